@@ -1,0 +1,1 @@
+"""A Telegram assistant on Yandex AI Studio: streamed answers, threads in Redis."""

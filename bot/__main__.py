@@ -1,0 +1,32 @@
+"""`python -m bot`: check the settings, then run the bot with long polling."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bot.config import SettingsError, load_settings
+
+EXIT_BAD_CONFIG = 2
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+    from bot.app import App
+    from bot.logs import configure_logging
+
+    secrets = [settings.bot_token.get_secret_value(), settings.yandex_credential]
+    if settings.redis_url is not None:
+        secrets.append(settings.redis_url.get_secret_value())
+    configure_logging(settings.log_level, secrets)
+    asyncio.run(App(settings).run_polling())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

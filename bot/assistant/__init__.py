@@ -1,0 +1,1 @@
+"""The model side: the Responses API client and the events it yields."""

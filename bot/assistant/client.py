@@ -1,0 +1,178 @@
+"""Yandex AI Studio's Responses API, seen as a stream of AnswerEvents."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+
+from bot.assistant.events import (
+    AnswerEvent,
+    Citation,
+    Failed,
+    FailureKind,
+    Finished,
+    FinishReason,
+    TextDelta,
+)
+
+log = logging.getLogger(__name__)
+
+
+def build_openai_client(
+    *,
+    base_url: str,
+    credential: str,
+    folder_id: str,
+    timeout: float,
+    max_retries: int,
+    data_logging: bool,
+) -> AsyncOpenAI:
+    """The official client pointed at Yandex: the folder goes in `OpenAI-Project` on every call."""
+    return AsyncOpenAI(
+        base_url=base_url,
+        api_key=credential,
+        project=folder_id,
+        # The read timeout bounds the silence between two stream chunks, not the whole answer.
+        timeout=openai.Timeout(timeout, connect=10.0),
+        max_retries=max_retries,
+        default_headers={"x-data-logging-enabled": "true" if data_logging else "false"},
+    )
+
+
+class Assistant:
+    """Streams one answer: instructions plus the thread's recent messages in, AnswerEvents out.
+
+    Requests are sent with `store=False`, so the conversation lives only in our Redis and `/reset` really
+    erases it. Every failure becomes a `Failed` event; this iterator never raises for a model problem.
+    """
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        model: str,
+        instructions: str,
+        temperature: float,
+        max_output_tokens: int,
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._instructions = instructions
+        self._temperature = temperature
+        self._max_output_tokens = max_output_tokens
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    async def stream(self, input_items: Sequence[dict[str, str]]) -> AsyncIterator[AnswerEvent]:
+        try:
+            stream = await self._client.responses.create(
+                model=self._model,
+                instructions=self._instructions,
+                input=list(input_items),  # type: ignore[arg-type]
+                temperature=self._temperature,
+                max_output_tokens=self._max_output_tokens,
+                store=False,
+                stream=True,
+            )
+        except Exception as error:  # every failure has a user-facing path
+            yield _failure(error)
+            return
+        finished = False
+        try:
+            async for event in stream:
+                result = _translate(event)
+                if result is None:
+                    continue
+                yield result
+                if isinstance(result, Finished | Failed):
+                    finished = True
+                    return
+        except Exception as error:
+            finished = True
+            yield _failure(error)
+        finally:
+            # Closing the HTTP stream stops generation on the server side: no more tokens are paid for.
+            await stream.close()
+        if not finished:
+            yield Failed(FailureKind.UNAVAILABLE, "stream ended without a terminal event")
+
+
+def _translate(event: Any) -> AnswerEvent | None:
+    kind = getattr(event, "type", "")
+    if kind == "response.output_text.delta":
+        return TextDelta(event.delta) if event.delta else None
+    if kind == "response.output_text.annotation.added":
+        return _citation(getattr(event, "annotation", None))
+    if kind == "response.completed":
+        usage = getattr(event.response, "usage", None)
+        return Finished(FinishReason.COMPLETED, getattr(usage, "output_tokens", None))
+    if kind == "response.incomplete":
+        details = getattr(event.response, "incomplete_details", None)
+        reason = getattr(details, "reason", None)
+        if reason == "content_filter":
+            return Finished(FinishReason.CONTENT_FILTER)
+        return Finished(FinishReason.MAX_OUTPUT_TOKENS)
+    if kind == "response.failed":
+        error = getattr(event.response, "error", None)
+        code = getattr(error, "code", None) or "server_error"
+        return Failed(_kind_for_code(str(code)), f"response.failed: {code}")
+    if kind == "error":
+        code = str(getattr(event, "code", None) or "server_error")
+        return Failed(_kind_for_code(code), f"error event: {code}")
+    return None
+
+
+def _citation(annotation: Any) -> Citation | None:
+    if annotation is None:
+        return None
+    if isinstance(annotation, dict):
+        get = annotation.get
+    else:
+
+        def get(key: str, default: Any = None) -> Any:
+            return getattr(annotation, key, default)
+
+    kind = get("type")
+    if kind == "file_citation":
+        title = get("filename") or get("file_id")
+        return Citation(str(title)) if title else None
+    if kind == "url_citation":
+        url = get("url")
+        return Citation(str(get("title") or url), str(url)) if url else None
+    return None
+
+
+def _kind_for_code(code: str) -> FailureKind:
+    if code == "rate_limit_exceeded":
+        return FailureKind.RATE_LIMITED
+    if code == "invalid_prompt":
+        return FailureKind.REJECTED
+    return FailureKind.ERROR
+
+
+def _failure(error: Exception) -> Failed:
+    detail = f"{type(error).__name__}: {error}"
+    if isinstance(error, openai.RateLimitError):
+        return Failed(FailureKind.RATE_LIMITED, detail)
+    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
+        return Failed(FailureKind.TIMEOUT, detail)
+    if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
+        return Failed(FailureKind.UNAVAILABLE, detail)
+    if isinstance(error, openai.APIStatusError):
+        if error.status_code >= 500:
+            return Failed(FailureKind.UNAVAILABLE, detail)
+        if error.status_code == 400:
+            return Failed(FailureKind.REJECTED, detail)
+        return Failed(FailureKind.ERROR, detail)
+    if isinstance(error, openai.APIError):
+        code = str(getattr(error, "code", None) or "server_error")
+        return Failed(_kind_for_code(code), detail)
+    log.exception("unexpected error from the model stream", exc_info=error)
+    return Failed(FailureKind.ERROR, detail)

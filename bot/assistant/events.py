@@ -1,0 +1,53 @@
+"""The one small vocabulary the model side and the Telegram side share.
+
+The assistant yields these; the reply streamer consumes them. Neither side knows the other's library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FinishReason(StrEnum):
+    COMPLETED = "completed"
+    MAX_OUTPUT_TOKENS = "max_output_tokens"
+    CONTENT_FILTER = "content_filter"
+
+
+class FailureKind(StrEnum):
+    """Why an answer failed, in terms a user can be told (never a raw server message)."""
+
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    UNAVAILABLE = "unavailable"
+    REJECTED = "rejected"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A source the model used: a document name or a URL."""
+
+    title: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    reason: FinishReason = FinishReason.COMPLETED
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    kind: FailureKind
+    detail: str = ""  # for logs only; may contain server text, never shown to users
+
+
+AnswerEvent = TextDelta | Citation | Finished | Failed

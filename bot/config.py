@@ -1,0 +1,131 @@
+"""Every knob of the bot, read from the environment (and `.env`) and checked once at start."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful, friendly assistant in a Telegram chat. Answer clearly and concisely, "
+    "in the language of the user's question. Use Markdown for structure when it helps "
+    "(lists, bold, code blocks). If you do not know something, say so instead of guessing."
+)
+
+
+class StreamMode(StrEnum):
+    """How an answer is shown while the model writes it."""
+
+    EDIT = "edit"
+
+
+class Settings(BaseSettings):
+    """The bot's configuration. Field names are the environment variable names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Telegram
+    bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_timeout: Annotated[float, Field(gt=0)] = 30.0
+
+    # Yandex AI Studio
+    yandex_api_key: SecretStr | None = None
+    yandex_iam_token: SecretStr | None = None
+    yandex_folder_id: str
+    yandex_base_url: str = "https://ai.api.cloud.yandex.net/v1"
+    yandex_model: str = "yandexgpt-5.1"
+    yandex_timeout: Annotated[float, Field(gt=0)] = 60.0
+    yandex_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    yandex_data_logging: bool = False
+    assistant_instructions: str = DEFAULT_INSTRUCTIONS
+    temperature: Annotated[float, Field(ge=0, le=1)] = 0.3
+    max_output_tokens: Annotated[int, Field(ge=1, le=32000)] = 2000
+
+    # Threads
+    redis_url: SecretStr | None = None
+    redis_prefix: str = "tgbot:"
+    history_max_messages: Annotated[int, Field(ge=1)] = 30
+    history_max_chars: Annotated[int, Field(ge=200)] = 16000
+    thread_ttl_days: Annotated[float, Field(gt=0)] = 30.0
+    turn_lease_seconds: Annotated[float, Field(ge=5)] = 30.0
+
+    # Streaming
+    stream_mode: StreamMode = StreamMode.EDIT
+    stream_interval: Annotated[float, Field(gt=0)] = 1.0
+    stream_group_interval: Annotated[float, Field(gt=0)] = 3.0
+
+    log_level: str = "INFO"
+
+    @field_validator("yandex_folder_id")
+    @classmethod
+    def _folder_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        # A token is "<digits>:<secret>"; catching a pasted wrong value here beats a 401 later.
+        head, sep, tail = value.get_secret_value().partition(":")
+        if not (sep and head.isdigit() and tail):
+            raise ValueError("does not look like a bot token (expected '<digits>:<secret>' from @BotFather)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Self:
+        if self.yandex_api_key is None and self.yandex_iam_token is None:
+            raise ValueError("set YANDEX_API_KEY or YANDEX_IAM_TOKEN")
+        return self
+
+    @property
+    def yandex_credential(self) -> str:
+        secret = self.yandex_api_key or self.yandex_iam_token
+        assert secret is not None  # guaranteed by _one_credential
+        return secret.get_secret_value()
+
+    @property
+    def model_uri(self) -> str:
+        """Yandex wants `gpt://<folder>/<model>`; a bare model name is completed with the folder."""
+        if "://" in self.yandex_model:
+            return self.yandex_model
+        return f"gpt://{self.yandex_folder_id}/{self.yandex_model}"
+
+    @property
+    def thread_ttl_seconds(self) -> int:
+        return max(1, int(self.thread_ttl_days * 86400))
+
+
+class SettingsError(Exception):
+    """Raised with one readable message naming every configuration problem."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Turn pydantic's error into lines a person can act on, naming the environment variables."""
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper() or "configuration"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required but not set"
+        lines.append(f"  {name}: {message}")
+    return "Invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; raise SettingsError (never a traceback-worthy error) when they are wrong."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None

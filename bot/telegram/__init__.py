@@ -1,0 +1,1 @@
+"""The Telegram side: handlers, the reply streamer, rendering and texts."""

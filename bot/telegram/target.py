@@ -1,0 +1,20 @@
+"""Where an answer goes: a chat, maybe a forum topic, replying to the user's message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTarget:
+    chat_id: int
+    is_private: bool
+    message_thread_id: int | None = None
+    reply_to_message_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The thread key: the chat, and the topic where there is one (each topic has its own thread)."""
+        if self.message_thread_id is None:
+            return str(self.chat_id)
+        return f"{self.chat_id}:{self.message_thread_id}"

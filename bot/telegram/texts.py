@@ -1,0 +1,125 @@
+"""Everything the bot says, in English and Russian, chosen by the user's Telegram language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.assistant.events import FailureKind, FinishReason
+
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """One language's user-facing texts."""
+
+    language: str
+    start: str
+    help: str
+    only_text: str
+    history_empty: str
+    history_title: str
+    you: str
+    assistant: str
+    incomplete_mark: str
+    sources: str
+    reset_done: str
+    failure_before_text: dict[FailureKind, str]
+    failure_mid_stream: str
+    finish_notice: dict[FinishReason, str]
+    internal_error: str
+    commands: dict[str, str]
+
+
+ENGLISH = Texts(
+    language="en",
+    start=(
+        "Hi! I am an AI assistant. Write me a question and I will answer, watching my answer grow "
+        "as I write it. I remember our conversation, so follow-up questions work.\n\n"
+        "/history — show our conversation\n/reset — start a new conversation\n/help — this help"
+    ),
+    help=(
+        "Write a question as a normal message and I will answer it in this chat.\n\n"
+        "/history — show the stored conversation\n"
+        "/reset — forget it and start a new one\n"
+        "/help — this help"
+    ),
+    only_text="Sorry, I can only read text messages. Please write your question as text.",
+    history_empty="The conversation is empty. Write me a question to start one.",
+    history_title="Conversation history",
+    you="You",
+    assistant="Assistant",
+    incomplete_mark="(incomplete)",
+    sources="Sources",
+    reset_done="Done: I forgot our conversation. Your next message starts a new one.",
+    failure_before_text={
+        FailureKind.RATE_LIMITED: "The AI service is busy right now. Please try again in a minute.",
+        FailureKind.TIMEOUT: "The AI service took too long to answer. Please try again.",
+        FailureKind.UNAVAILABLE: "The AI service is unavailable right now. Please try again later.",
+        FailureKind.REJECTED: "The AI service could not process this request. Try rephrasing it.",
+        FailureKind.ERROR: "Something went wrong while preparing the answer. Please try again.",
+    },
+    failure_mid_stream="⚠️ The answer was interrupted by an error and may be incomplete.",
+    finish_notice={
+        FinishReason.COMPLETED: "",
+        FinishReason.MAX_OUTPUT_TOKENS: "✂️ The answer was cut at the length limit.",
+        FinishReason.CONTENT_FILTER: "⚠️ The answer was stopped by the content filter.",
+    },
+    internal_error="Sorry, something went wrong on my side. Please try again.",
+    commands={
+        "start": "What this bot does",
+        "help": "How to use the bot",
+        "history": "Show the stored conversation",
+        "reset": "Start a new conversation",
+    },
+)
+
+RUSSIAN = Texts(
+    language="ru",
+    start=(
+        "Привет! Я ИИ-ассистент. Напишите вопрос — я отвечу, и вы увидите, как ответ пишется. "
+        "Я помню наш разговор, поэтому можно задавать уточняющие вопросы.\n\n"
+        "/history — показать разговор\n/reset — начать новый разговор\n/help — справка"
+    ),
+    help=(
+        "Напишите вопрос обычным сообщением, и я отвечу в этом чате.\n\n"
+        "/history — показать сохранённый разговор\n"
+        "/reset — забыть его и начать новый\n"
+        "/help — эта справка"
+    ),
+    only_text="Извините, я понимаю только текстовые сообщения. Напишите, пожалуйста, вопрос текстом.",
+    history_empty="Разговор пуст. Напишите вопрос, чтобы начать.",
+    history_title="История разговора",
+    you="Вы",
+    assistant="Ассистент",
+    incomplete_mark="(не завершён)",
+    sources="Источники",
+    reset_done="Готово: я забыл наш разговор. Следующее сообщение начнёт новый.",
+    failure_before_text={
+        FailureKind.RATE_LIMITED: "Сервис ИИ сейчас перегружен. Попробуйте через минуту.",
+        FailureKind.TIMEOUT: "Сервис ИИ слишком долго не отвечал. Попробуйте ещё раз.",
+        FailureKind.UNAVAILABLE: "Сервис ИИ сейчас недоступен. Попробуйте позже.",
+        FailureKind.REJECTED: "Сервис ИИ не смог обработать запрос. Попробуйте переформулировать.",
+        FailureKind.ERROR: "Что-то пошло не так при подготовке ответа. Попробуйте ещё раз.",
+    },
+    failure_mid_stream="⚠️ Ответ прерван из-за ошибки и может быть неполным.",
+    finish_notice={
+        FinishReason.COMPLETED: "",
+        FinishReason.MAX_OUTPUT_TOKENS: "✂️ Ответ обрезан: достигнут предел длины.",
+        FinishReason.CONTENT_FILTER: "⚠️ Ответ остановлен фильтром содержимого.",
+    },
+    internal_error="Извините, у меня что-то сломалось. Попробуйте ещё раз.",
+    commands={
+        "start": "Что умеет этот бот",
+        "help": "Как пользоваться ботом",
+        "history": "Показать сохранённый разговор",
+        "reset": "Начать новый разговор",
+    },
+)
+
+LANGUAGES = {texts.language: texts for texts in (ENGLISH, RUSSIAN)}
+
+
+def texts_for(language_code: str | None) -> Texts:
+    """Russian for `ru`, `ru-RU`…; English for everything else, including unknown."""
+    if language_code:
+        return LANGUAGES.get(language_code.split("-")[0].lower(), ENGLISH)
+    return ENGLISH

@@ -1,0 +1,91 @@
+"""One answer at a time per chat, across every bot process sharing the Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.exceptions import LockError
+
+log = logging.getLogger(__name__)
+
+
+class TurnGate:
+    """Serialises the turns of each chat.
+
+    Inside one process an asyncio.Lock per chat keeps waiting messages in arrival order (its waiters are
+    woken first-in, first-out). Across processes a Redis lock with a lease guards the chat; the lease is
+    renewed while the answer streams, so a long answer keeps it, and a crashed process frees it within one
+    lease. The lock is released on every exit path, cancellation included.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        lease_seconds: float,
+        max_wait_seconds: float = 600.0,
+        poll_seconds: float = 0.05,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._lease = lease_seconds
+        self._max_wait = max_wait_seconds
+        self._poll = poll_seconds
+        self._local: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, int] = {}
+
+    def busy(self, chat_key: str) -> bool:
+        """Whether a turn of this chat is running or waiting in this process."""
+        return self._waiters.get(chat_key, 0) > 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, chat_key: str) -> AsyncIterator[None]:
+        local = self._local.setdefault(chat_key, asyncio.Lock())
+        self._waiters[chat_key] = self._waiters.get(chat_key, 0) + 1
+        try:
+            async with local, self._redis_lock(chat_key):
+                yield
+        finally:
+            self._waiters[chat_key] -= 1
+            if self._waiters[chat_key] == 0:
+                del self._waiters[chat_key]
+                self._local.pop(chat_key, None)
+
+    @contextlib.asynccontextmanager
+    async def _redis_lock(self, chat_key: str) -> AsyncIterator[None]:
+        lock = self._redis.lock(
+            f"{self._prefix}turn:{chat_key}",
+            timeout=self._lease,
+            sleep=self._poll,
+            blocking_timeout=self._max_wait,
+        )
+        if not await lock.acquire():
+            raise TimeoutError(f"chat {chat_key} stayed busy for {self._max_wait:.0f} s")
+        renewer = asyncio.create_task(self._renew(lock, chat_key))
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            try:
+                # Shielded: a cancelled turn must still free the chat for the next one.
+                await asyncio.shield(lock.release())
+            except LockError:
+                log.warning("turn lease of chat %s had already expired", chat_key)
+
+    async def _renew(self, lock: object, chat_key: str) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                await lock.reacquire()  # type: ignore[attr-defined]
+            except LockError:
+                log.warning("lost the turn lease of chat %s", chat_key)
+                return
+            except Exception:  # a Redis hiccup must not kill the answer; retry next round
+                log.warning("could not renew the turn lease of chat %s", chat_key, exc_info=True)

@@ -1,0 +1,67 @@
+"""What a stored thread is made of."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+Role = Literal["user", "assistant"]
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"  # cut short: failed, stopped or interrupted mid-answer
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    """One message of a thread: who said it, what, and when (unix seconds)."""
+
+    role: Role
+    text: str
+    time: float
+    status: MessageStatus = MessageStatus.COMPLETE
+    citations: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["citations"] = list(self.citations)
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> ThreadMessage:
+        data = json.loads(raw)
+        return cls(
+            role=data["role"],
+            text=data["text"],
+            time=float(data["time"]),
+            status=MessageStatus(data.get("status", MessageStatus.COMPLETE)),
+            citations=tuple(data.get("citations", ())),
+        )
+
+
+def context_window(
+    messages: list[ThreadMessage], *, max_messages: int, max_chars: int
+) -> list[ThreadMessage]:
+    """The most recent messages that fit both bounds; the oldest are dropped first.
+
+    The newest message is always kept (cut to `max_chars` from its end if it alone is too long), so a
+    request never goes out without the question it answers.
+    """
+    window: list[ThreadMessage] = []
+    used = 0
+    for message in reversed(messages):
+        if len(window) >= max_messages:
+            break
+        size = len(message.text)
+        if window and used + size > max_chars:
+            break
+        if not window and size > max_chars:
+            message = ThreadMessage(message.role, message.text[-max_chars:], message.time, message.status)
+            size = max_chars
+        window.append(message)
+        used += size
+    window.reverse()
+    return window

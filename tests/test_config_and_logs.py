@@ -1,0 +1,63 @@
+"""Settings, start-up errors and secret redaction."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.config import SettingsError, load_settings
+from bot.logs import SecretRedactor
+
+REQUIRED = {"bot_token": "123:abc", "yandex_api_key": "key-123456", "yandex_folder_id": "b1gfolder"}
+
+
+def test_bare_model_name_becomes_a_uri() -> None:
+    settings = load_settings(_env_file=None, **REQUIRED)
+    assert settings.model_uri == "gpt://b1gfolder/yandexgpt-5.1"
+    full = load_settings(_env_file=None, **REQUIRED, yandex_model="gpt://other/qwen3-235b-a22b-fp8")
+    assert full.model_uri == "gpt://other/qwen3-235b-a22b-fp8"
+
+
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None, bot_token="nonsense", temperature=3, stream_mode="fax")
+    message = str(caught.value)
+    for name in ("BOT_TOKEN", "YANDEX_FOLDER_ID", "TEMPERATURE", "STREAM_MODE"):
+        assert name in message
+    assert "nonsense" not in message
+
+
+def test_a_missing_credential_is_reported() -> None:
+    with pytest.raises(SettingsError, match="YANDEX_API_KEY or YANDEX_IAM_TOKEN"):
+        load_settings(_env_file=None, bot_token="1:x", yandex_folder_id="f")
+
+
+def test_python_m_bot_exits_2_with_a_clear_message(tmp_path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "YANDEX_", "REDIS_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "BOT_TOKEN" in result.stderr and "YANDEX_FOLDER_ID" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_secrets_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    redactor = SecretRedactor(["123456:SECRET-TOKEN", "api-key-secret"])
+    logger = logging.getLogger("test.redaction")
+    logger.addFilter(redactor)
+    try:
+        with caplog.at_level(logging.INFO, logger="test.redaction"):
+            logger.info("calling https://api.telegram.org/bot%s/getMe", "123456:SECRET-TOKEN")
+            try:
+                raise RuntimeError("header Bearer api-key-secret rejected")
+            except RuntimeError:
+                logger.exception("failed")
+    finally:
+        logger.removeFilter(redactor)
+    assert "SECRET" not in caplog.text and "api-key-secret" not in caplog.text
+    assert "bot***/getMe" in caplog.text

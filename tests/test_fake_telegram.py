@@ -1,0 +1,298 @@
+"""The Telegram fake must behave like the real Bot API for the unmodified aiogram client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import GetUpdates
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MessageEntity,
+    ReplyParameters,
+)
+
+from tests.fakes.telegram import FakeTelegram, parse_html, parse_markdown_v2
+
+CHAT = 1001
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def make_bot(fake: FakeTelegram, token: str | None = None) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url))
+    return Bot(token or fake.token, session=session)
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    client = make_bot(fake)
+    yield client
+    await client.session.close()
+
+
+async def test_get_me(bot: Bot, fake: FakeTelegram) -> None:
+    me = await bot.get_me()
+    assert (me.id, me.is_bot, me.username) == (fake.bot_id, True, fake.bot_username)
+    assert fake.calls_of("getMe")[0].status == 200
+
+
+async def test_wrong_token_and_unknown_method(fake: FakeTelegram) -> None:
+    stranger = make_bot(fake, token="999:WRONG")
+    with pytest.raises(TelegramUnauthorizedError, match="Unauthorized"):
+        await stranger.get_me()
+    await stranger.session.close()
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(f"{fake.base_url}/bot{fake.token}/noSuchMethod")
+        assert resp.status == 404
+        assert await resp.json() == {"ok": False, "error_code": 404, "description": "Not Found"}
+
+
+async def test_send_message_with_entities(bot: Bot, fake: FakeTelegram) -> None:
+    fake.user_message(CHAT, "hi")
+    entities = [MessageEntity(type="bold", offset=0, length=5)]
+    markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="Go", callback_data="go")]])
+    msg = await bot.send_message(CHAT, "Hello 👋 world", entities=entities, reply_markup=markup)
+    assert msg.message_id == 2  # ids are shared with the user's message in the chat
+    assert msg.from_user is not None and msg.from_user.id == fake.bot_id
+    assert msg.entities == entities
+    assert msg.reply_markup == markup
+    [sent] = fake.bot_messages(CHAT)
+    assert sent.text == "Hello 👋 world"
+    assert sent.entities == [{"type": "bold", "offset": 0, "length": 5}]
+    assert sent.reply_markup == {"inline_keyboard": [[{"text": "Go", "callback_data": "go"}]]}
+    assert fake.calls_of("sendMessage", chat_id=CHAT)[0].params["entities"][0]["type"] == "bold"
+
+
+async def test_entity_out_of_bounds_counts_utf16(bot: Bot) -> None:
+    # "👋" is two UTF-16 code units, so length 3 covers the whole text but 4 does not.
+    await bot.send_message(CHAT, "a👋", entities=[MessageEntity(type="italic", offset=0, length=3)])
+    with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+        await bot.send_message(CHAT, "a👋", entities=[MessageEntity(type="italic", offset=0, length=4)])
+
+
+async def test_message_is_too_long_and_empty(bot: Bot) -> None:
+    await bot.send_message(CHAT, "x" * 4096)
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(CHAT, "x" * 4097)
+    with pytest.raises(TelegramBadRequest, match="message text is empty"):
+        await bot.send_message(CHAT, " \n ")
+
+
+async def test_reply_to_missing_message(bot: Bot, fake: FakeTelegram) -> None:
+    user_msg = fake.user_message(CHAT, "question")
+    reply = await bot.send_message(CHAT, "answer", reply_parameters=ReplyParameters(message_id=user_msg["message_id"]))
+    assert reply.reply_to_message is not None and reply.reply_to_message.text == "question"
+    with pytest.raises(TelegramBadRequest, match="message to be replied not found"):
+        await bot.send_message(CHAT, "x", reply_parameters=ReplyParameters(message_id=999))
+    lenient = ReplyParameters(message_id=999, allow_sending_without_reply=True)
+    assert (await bot.send_message(CHAT, "x", reply_parameters=lenient)).reply_to_message is None
+
+
+async def test_edit_not_modified_and_not_found(bot: Bot, fake: FakeTelegram) -> None:
+    msg = await bot.send_message(CHAT, "draft")
+    edited = await bot.edit_message_text(text="final", chat_id=CHAT, message_id=msg.message_id)
+    assert not isinstance(edited, bool) and edited.edit_date is not None
+    with pytest.raises(TelegramBadRequest, match="message is not modified: specified new message content"):
+        await bot.edit_message_text(text="final", chat_id=CHAT, message_id=msg.message_id)
+    with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+        await bot.edit_message_text(text="final", chat_id=CHAT, message_id=12345)
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+        await bot.edit_message_text(text="y" * 5000, chat_id=CHAT, message_id=msg.message_id)
+    [sent] = fake.bot_messages(CHAT)
+    assert [text for text, _ in sent.history] == ["draft", "final"]
+    assert [c.status for c in fake.calls_of("editMessageText")] == [200, 400, 400, 400]
+
+
+async def test_delete_message(bot: Bot, fake: FakeTelegram) -> None:
+    msg = await bot.send_message(CHAT, "bye")
+    assert await bot.delete_message(CHAT, msg.message_id) is True
+    assert fake.bot_messages(CHAT) == []
+    with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+        await bot.delete_message(CHAT, msg.message_id)
+
+
+async def test_fail_next_retry_after(bot: Bot, fake: FakeTelegram) -> None:
+    fake.fail_next("sendMessage", error_code=429, description="Too Many Requests: retry after 7", retry_after=7)
+    with pytest.raises(TelegramRetryAfter) as exc_info:
+        await bot.send_message(CHAT, "hello")
+    assert exc_info.value.retry_after == 7
+    await bot.send_message(CHAT, "hello")  # only the next call was scripted to fail
+    assert fake.flood_count() == 1
+
+
+async def test_fail_next_scoped_to_chat(bot: Bot, fake: FakeTelegram) -> None:
+    fake.fail_next("sendMessage", error_code=404, description="Not Found", chat_id=2, times=2)
+    await bot.send_message(CHAT, "unaffected")
+    for _ in range(2):
+        with pytest.raises(TelegramNotFound):
+            await bot.send_message(2, "x")
+    await bot.send_message(2, "ok now")
+
+
+async def test_blocked_chat(bot: Bot, fake: FakeTelegram) -> None:
+    fake.block_chat(CHAT)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.send_message(CHAT, "hello")
+
+
+async def test_private_flood_control() -> None:
+    fake = FakeTelegram(private_interval=1.0)
+    await fake.start()
+    bot = make_bot(fake)
+    try:
+        for i in range(3):  # the burst allowance
+            await bot.send_message(CHAT, f"m{i}")
+        with pytest.raises(TelegramRetryAfter) as exc_info:
+            await bot.send_message(CHAT, "too fast")
+        assert exc_info.value.retry_after == 1
+        await bot.send_message(CHAT + 1, "another chat has its own budget")
+        assert fake.flood_count() == 1
+        assert [c.status for c in fake.calls_of("sendMessage", chat_id=CHAT)] == [200, 200, 200, 429]
+    finally:
+        await bot.session.close()
+        await fake.stop()
+
+
+async def test_group_flood_control() -> None:
+    fake = FakeTelegram(group_per_minute=2)
+    await fake.start()
+    bot = make_bot(fake)
+    try:
+        await bot.send_message(-100, "a")
+        await bot.send_message(-100, "b")
+        with pytest.raises(TelegramRetryAfter) as exc_info:
+            await bot.send_message(-100, "c")
+        assert 58 <= exc_info.value.retry_after <= 60
+    finally:
+        await bot.session.close()
+        await fake.stop()
+
+
+async def test_get_updates_long_polling(bot: Bot, fake: FakeTelegram) -> None:
+    started = time.monotonic()
+    assert await bot(GetUpdates(timeout=1)) == []
+    assert time.monotonic() - started >= 0.9
+
+    poll = asyncio.create_task(bot(GetUpdates(timeout=10)))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    fake.command(CHAT, "history", "3")
+    updates = await poll
+    assert time.monotonic() - started < 1
+    [update] = updates
+    assert update.message is not None and update.message.text == "/history 3"
+    assert update.message.entities is not None and update.message.entities[0].type == "bot_command"
+
+    # Confirming via offset drops the update.
+    assert await bot(GetUpdates(offset=update.update_id + 1, timeout=0)) == []
+    assert fake.pending_updates() == []
+
+
+async def test_user_message_in_forum_topic(bot: Bot, fake: FakeTelegram) -> None:
+    fake.user_message(-200, "topic", chat_type="supergroup", message_thread_id=5)
+    [update] = await bot(GetUpdates(timeout=0))
+    assert update.message is not None
+    assert update.message.chat.is_forum and update.message.is_topic_message
+    assert update.message.message_thread_id == 5
+
+
+async def test_html_parse_mode(bot: Bot, fake: FakeTelegram) -> None:
+    msg = await bot.send_message(CHAT, "<b>bold</b> &amp; <a href='https://x.org'>link</a>", parse_mode="HTML")
+    assert msg.text == "bold & link"
+    assert [(e.type, e.offset, e.length) for e in msg.entities or []] == [("bold", 0, 4), ("text_link", 7, 4)]
+    with pytest.raises(TelegramBadRequest, match='Unsupported start tag "foo" at byte offset 0'):
+        await bot.send_message(CHAT, "<foo>x</foo>", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match='Can\'t find end tag corresponding to start tag "b"'):
+        await bot.send_message(CHAT, "<b>x", parse_mode="HTML")
+
+
+def test_html_parser_details() -> None:
+    text, entities = parse_html('<pre><code class="language-python">x = 1</code></pre>')
+    assert (text, entities) == ("x = 1", [{"offset": 0, "length": 5, "type": "pre", "language": "python"}])
+    assert parse_html("a &lt; b")[0] == "a < b"
+
+
+def test_markdown_v2_parser() -> None:
+    text, entities = parse_markdown_v2(r"*bold* and [link](https://x.org) 1\.5")
+    assert text == "bold and link 1.5"
+    assert [e["type"] for e in entities] == ["bold", "text_link"]
+    with pytest.raises(Exception, match="Character '.' is reserved"):
+        parse_markdown_v2("end.")
+    with pytest.raises(Exception, match="Can't find end of Bold entity at byte offset 0"):
+        parse_markdown_v2("*open")
+
+
+async def test_set_my_commands_per_language(bot: Bot, fake: FakeTelegram) -> None:
+    await bot.set_my_commands([BotCommand(command="history", description="Show history")])
+    await bot.set_my_commands([BotCommand(command="history", description="История")], language_code="ru")
+    scope = BotCommandScopeAllPrivateChats()
+    await bot.set_my_commands([BotCommand(command="new", description="New")], scope=scope)
+    assert fake.commands_for()[0]["description"] == "Show history"
+    assert fake.commands_for("ru") == [{"command": "history", "description": "История"}]
+    assert fake.commands_for(scope={"type": "all_private_chats"})[0]["command"] == "new"
+    assert len(fake.commands) == 3
+    assert [c.description for c in await bot.get_my_commands(language_code="ru")] == ["История"]
+    with pytest.raises(TelegramBadRequest, match="BOT_COMMAND_INVALID"):
+        await bot.set_my_commands([BotCommand(command="Bad-Name", description="x")])
+
+
+async def test_chat_action_and_draft(bot: Bot, fake: FakeTelegram) -> None:
+    assert await bot.send_chat_action(CHAT, "typing") is True
+    assert fake.chat_actions(CHAT) == ["typing"]
+    assert await bot.send_message_draft(chat_id=CHAT, draft_id=7, text="partial") is True
+    assert fake.drafts(CHAT)[0]["text"] == "partial"
+    with pytest.raises(TelegramBadRequest, match="can't send drafts to this chat"):
+        await bot.send_message_draft(chat_id=-5, draft_id=7, text="x")
+
+
+async def test_file_download(bot: Bot, fake: FakeTelegram) -> None:
+    document = fake.add_file(b"hello file", "notes.txt", "text/plain")
+    fake.user_message(CHAT, None, extra={"document": document})
+    [update] = await bot(GetUpdates(timeout=0))
+    assert update.message is not None and update.message.document is not None
+    data = await bot.download(update.message.document)
+    assert data is not None and data.read() == b"hello file"
+
+    big = fake.add_file(b"x", "big.bin", "application/octet-stream", declared_size=25 * 1024 * 1024)
+    with pytest.raises(TelegramBadRequest, match="file is too big"):
+        await bot.get_file(big["file_id"])
+
+
+async def test_send_document_roundtrip(bot: Bot, fake: FakeTelegram) -> None:
+    upload = BufferedInputFile(b"a,b\n1,2\n", filename="table.csv")
+    msg = await bot.send_document(CHAT, upload, caption="<i>table</i>", parse_mode="HTML")
+    assert msg.document is not None and msg.document.file_name == "table.csv"
+    assert msg.caption == "table"
+    [sent] = fake.bot_messages(CHAT)
+    assert sent.document is not None and sent.caption == "table"
+    downloaded = await bot.download(msg.document)
+    assert downloaded is not None and downloaded.read() == b"a,b\n1,2\n"
+
+
+async def test_wait_until_times_out_with_message(fake: FakeTelegram) -> None:
+    with pytest.raises(AssertionError, match="not met within 0.05s"):
+        await fake.wait_until(lambda: False, timeout=0.05)
