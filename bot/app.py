@@ -106,7 +106,9 @@ class App:
         self.dispatcher = Dispatcher(runner=self.runner, store=self.store)
         self.dispatcher.include_router(build_router())
         self.dispatcher.startup.register(self._on_startup)
-        self.ready = asyncio.Event()  # set once polling is about to start (tests and health checks wait on it)
+        self.ready = (
+            asyncio.Event()
+        )  # set once polling is about to start (tests and health checks wait on it)
 
     def _streamer(self, target: ChatTarget, texts: Texts) -> ReplyStreamer:
         interval = self.settings.stream_interval if target.is_private else self.settings.stream_group_interval

@@ -37,7 +37,9 @@ def test_a_missing_credential_is_reported() -> None:
 
 
 def test_python_m_bot_exits_2_with_a_clear_message(tmp_path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "YANDEX_", "REDIS_"))}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "YANDEX_", "REDIS_"))
+    }
     result = subprocess.run(
         [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )

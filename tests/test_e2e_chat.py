@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
-from bot.telegram.render import TELEGRAM_TEXT_LIMIT, render_markdown
+from bot.telegram.render import TELEGRAM_TEXT_LIMIT, render_markdown, split_rendered
 from bot.threads.models import MessageStatus
 from tests.conftest import BotRunner, stop_bot
 from tests.fakes.telegram import FakeTelegram
@@ -17,8 +18,8 @@ def final_texts(telegram: FakeTelegram, chat_id: int = CHAT) -> list[str]:
     return [message.text for message in telegram.bot_messages(chat_id)]
 
 
-async def wait_for_text(telegram: FakeTelegram, expected: str, chat_id: int = CHAT, timeout: float = 10) -> None:
-    await telegram.wait_until(lambda: expected in final_texts(telegram, chat_id), timeout=timeout)
+async def wait_for_text(telegram: FakeTelegram, expected: str, chat_id: int = CHAT) -> None:
+    await telegram.wait_until(lambda: expected in final_texts(telegram, chat_id), timeout=10)
 
 
 async def test_answer_streams_into_one_reply_with_intermediate_edits(
@@ -35,12 +36,12 @@ async def test_answer_streams_into_one_reply_with_intermediate_edits(
     assert reply.reply_to_message_id == question["message_id"]
     versions = [text for text, _ in reply.history]
     assert len(versions) >= 3, "the reply should grow through several edits"
-    for earlier, later in zip(versions, versions[1:], strict=False):
+    for earlier, later in pairwise(versions):
         assert answer.strip().startswith(earlier.strip()) and len(earlier) <= len(later)
     assert "typing" in telegram.chat_actions(CHAT)
     # Pacing: no two updates of the reply closer than the interval (small scheduling slack).
     updates = [call.at for call in telegram.calls if call.method in {"sendMessage", "editMessageText"}]
-    gaps = [b - a for a, b in zip(updates, updates[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(updates)]
     assert min(gaps) >= 0.09
     request = yandex.requests[-1]
     assert request.body["store"] is False
@@ -66,19 +67,22 @@ async def test_ten_thousand_characters_are_split_without_loss(
     telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
 ) -> None:
     paragraph = "This sentence belongs to a long answer about splitting text. " * 8
-    answer = "\n\n".join(f"{index}. {paragraph.strip()}" for index in range(20))
+    answer = "\n\n".join(f"Part {index}: {paragraph.strip()}" for index in range(21))
     assert len(answer) > 10_000
     yandex.script(Reply(text=answer, chunk_size=400))
     await run_bot()
     telegram.user_message(CHAT, "write a lot")
 
-    expected = render_markdown(answer).text
-    await telegram.wait_until(lambda: "".join(final_texts(telegram)) == expected, timeout=15)
-    messages = telegram.bot_messages(CHAT)
-    assert len(messages) >= 3
-    assert all(len(message.text) <= TELEGRAM_TEXT_LIMIT for message in messages)
-    # Split at paragraph boundaries: every message but the last ends a paragraph.
-    assert all(message.text.endswith("\n\n") for message in messages[:-1])
+    rendered = render_markdown(answer)
+    parts = split_rendered(rendered)
+    # Telegram strips whitespace around a message's text; the parts themselves carry all of it.
+    expected = [part.text.strip() for part in parts]
+    await telegram.wait_until(lambda: final_texts(telegram) == expected, timeout=15)
+    assert len(parts) >= 3
+    assert "".join(part.text for part in parts) == rendered.text
+    assert all(len(message.text) <= TELEGRAM_TEXT_LIMIT for message in telegram.bot_messages(CHAT))
+    # Split at paragraph boundaries: every part but the last ends a paragraph.
+    assert all(part.text.endswith("\n\n") for part in parts[:-1])
 
 
 async def test_follow_up_question_carries_the_conversation(
@@ -184,7 +188,10 @@ async def test_rejected_formatting_falls_back_to_plain_text(
 ) -> None:
     yandex.script("Some **bold** words.")
     telegram.fail_next(
-        "sendMessage", error_code=400, description="Bad Request: can't parse entities: bad offset", chat_id=CHAT
+        "sendMessage",
+        error_code=400,
+        description="Bad Request: can't parse entities: bad offset",
+        chat_id=CHAT,
     )
     await run_bot()
     telegram.user_message(CHAT, "hi")
@@ -216,7 +223,9 @@ async def test_model_error_mid_stream_keeps_partial_text_with_a_notice(
 async def test_model_failure_before_any_text_gets_a_friendly_reply(
     telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
 ) -> None:
-    yandex.script(Reply(http_status=429), Reply(http_status=500), Reply(text="x", failure="disconnect", fail_after=0))
+    yandex.script(
+        Reply(http_status=429), Reply(http_status=500), Reply(text="x", failure="disconnect", fail_after=0)
+    )
     await run_bot()
     for text in ("one", "two", "three"):
         telegram.user_message(CHAT, text)
@@ -253,8 +262,15 @@ async def test_a_restart_keeps_the_thread(
 
 async def test_non_text_messages_get_a_clear_reply(telegram: FakeTelegram, run_bot: BotRunner) -> None:
     await run_bot()
-    sticker = {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512, "height": 512,
-               "is_animated": False, "is_video": False}
+    sticker = {
+        "file_id": "s1",
+        "file_unique_id": "u1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
     telegram.user_message(CHAT, None, extra={"sticker": sticker})
     await wait_for_text(telegram, "Sorry, I can only read text messages. Please write your question as text.")
 

@@ -10,9 +10,25 @@ from bot.telegram.render import Rendered, render_markdown, split_rendered, style
 
 MARKDOWN_PIECES = st.sampled_from(
     [
-        "word ", "**bold** ", "*it* ", "`code` ", "```python\nprint(1)\n```\n", "\n\n", "\n", "- item\n",
-        "# Head\n", "List<String> ", "a < b ", "<div>x</div>", "[link](https://example.com) ", "😀 ",
-        "Sentence ends. ", "| a | b |\n|---|---|\n| 1 | 2 |\n", "> quote\n", "~~gone~~ ", "__u__ ",
+        "word ",
+        "**bold** ",
+        "*it* ",
+        "`code` ",
+        "```python\nprint(1)\n```\n",
+        "\n\n",
+        "\n",
+        "- item\n",
+        "# Head\n",
+        "List<String> ",
+        "a < b ",
+        "<div>x</div>",
+        "[link](https://example.com) ",
+        "😀 ",
+        "Sentence ends. ",
+        "| a | b |\n|---|---|\n| 1 | 2 |\n",
+        "> quote\n",
+        "~~gone~~ ",
+        "__u__ ",
     ]
 )
 MARKDOWN = st.lists(MARKDOWN_PIECES, max_size=60).map("".join)

@@ -17,8 +17,16 @@ def message(text: str, role: str = "user") -> ThreadMessage:
 
 def test_context_window_drops_oldest_first() -> None:
     messages = [message(f"m{i}" + "x" * 8) for i in range(10)]  # 10 chars each
-    assert [m.text[:2] for m in context_window(messages, max_messages=3, max_chars=1000)] == ["m7", "m8", "m9"]
-    assert [m.text[:2] for m in context_window(messages, max_messages=100, max_chars=35)] == ["m7", "m8", "m9"]
+    assert [m.text[:2] for m in context_window(messages, max_messages=3, max_chars=1000)] == [
+        "m7",
+        "m8",
+        "m9",
+    ]
+    assert [m.text[:2] for m in context_window(messages, max_messages=100, max_chars=35)] == [
+        "m7",
+        "m8",
+        "m9",
+    ]
 
 
 def test_context_window_always_keeps_the_question() -> None:

@@ -91,7 +91,11 @@ def too_many_requests(retry_after: int) -> ApiError:
 
 @dataclass
 class Call:
-    """One API request as the fake saw it: params are decoded (ints, bools and JSON fields parsed)."""
+    """One API request as the fake saw it: params are decoded (ints, bools and JSON fields parsed).
+
+    Uploaded files appear in params as ``{"file_name", "mime_type", "content"}``. ``status`` is 0 while the
+    request is still being answered (a waiting long poll).
+    """
 
     method: str
     params: dict[str, Any]
@@ -875,11 +879,12 @@ class FakeTelegram:
     async def _dispatch(self, token: str, method: str, params: dict[str, Any]) -> Any:
         if token != self.token:
             raise ApiError(401, "Unauthorized")
+        # Scripted failures come first so that tests can also script methods the fake does not implement.
+        if (failure := self._take_failure(method, params)) is not None:
+            raise failure
         handler = self._handlers.get(method)
         if handler is None:
             raise ApiError(404, "Not Found")
-        if (failure := self._take_failure(method, params)) is not None:
-            raise failure
         for key in JSON_FIELDS & params.keys():
             if isinstance(params[key], str):
                 raise bad_request(f"can't parse {key} JSON object")
