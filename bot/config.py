@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful, friendly assistant in a Telegram chat. Answer clearly and concisely, "
@@ -18,7 +18,12 @@ DEFAULT_INSTRUCTIONS = (
 class StreamMode(StrEnum):
     """How an answer is shown while the model writes it."""
 
-    EDIT = "edit"
+    EDIT = "edit"  # one reply message, edited as text arrives
+    DRAFT = "draft"  # Telegram's native drafts in private chats (edit elsewhere)
+    AUTO = "auto"  # draft in private chats, edit elsewhere
+
+
+IdList = Annotated[frozenset[int], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -57,7 +62,36 @@ class Settings(BaseSettings):
     stream_interval: Annotated[float, Field(gt=0)] = 1.0
     stream_group_interval: Annotated[float, Field(gt=0)] = 3.0
 
+    # Knowledge base (retrieval over the owner's documents)
+    yandex_vector_store_id: str | None = None
+    file_search_max_results: Annotated[int, Field(ge=1, le=50)] = 5
+    web_search: bool = False
+    web_search_domains: Annotated[tuple[str, ...], NoDecode] = ()
+    web_search_region: str | None = None
+
+    # Who may use the bot
+    allowed_user_ids: IdList = frozenset()
+    allowed_chat_ids: IdList = frozenset()
+    admin_user_ids: IdList = frozenset()
+
     log_level: str = "INFO"
+
+    @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+            except ValueError:
+                raise ValueError("must be comma-separated numeric Telegram ids") from None
+        return value
+
+    @field_validator("web_search_domains", mode="before")
+    @classmethod
+    def _domain_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("yandex_folder_id")
     @classmethod
