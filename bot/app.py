@@ -16,12 +16,17 @@ from redis.asyncio import Redis
 
 from bot.assistant.client import Assistant, build_openai_client
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Settings, StreamMode
+from bot.telegram.budget import CallBudget
+from bot.telegram.calls import ChatCaller
 from bot.telegram.handlers import build_router
+from bot.telegram.pacing import Pacer
 from bot.telegram.streamer import ReplyStreamer
+from bot.telegram.surface import ReplySurface
 from bot.telegram.target import ChatTarget
 from bot.telegram.texts import ENGLISH, LANGUAGES, Texts
 from bot.threads.gate import TurnGate
+from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
 from bot.turns import TurnRunner
 
@@ -95,9 +100,12 @@ class App:
             timeout=settings.telegram_timeout,
         )
         self.bot = Bot(settings.bot_token.get_secret_value(), session=session, default=DefaultBotProperties())
+        self.budget = CallBudget(self.clock)
+        self.signals = StopSignals(self.redis, prefix=settings.redis_prefix)
         self.runner = TurnRunner(
             store=self.store,
             gate=self.gate,
+            signals=self.signals,
             assistant=self.assistant,
             streamer_factory=self._streamer,
             history_max_messages=settings.history_max_messages,
@@ -111,11 +119,20 @@ class App:
         )  # set once polling is about to start (tests and health checks wait on it)
 
     def _streamer(self, target: ChatTarget, texts: Texts) -> ReplyStreamer:
-        interval = self.settings.stream_interval if target.is_private else self.settings.stream_group_interval
-        return ReplyStreamer(self.bot, target, texts, interval=interval, clock=self.clock)
+        settings = self.settings
+        interval = settings.stream_interval if target.is_private else settings.stream_group_interval
+        caller = ChatCaller(Pacer(interval, self.clock), self.budget, self.clock)
+        drafts = settings.stream_mode in (StreamMode.DRAFT, StreamMode.AUTO) and target.is_private
+        # Draft ids only need to differ between answers in one chat; the user's message id does.
+        draft_id = (target.reply_to_message_id or 1) if drafts else None
+        surface = ReplySurface(self.bot, target, caller, stop_label=texts.stop_button, draft_id=draft_id)
+        return ReplyStreamer(self.bot, surface, texts, clock=self.clock)
 
     async def _on_startup(self) -> None:
         await self.redis.ping()
+        listening = asyncio.Event()
+        self._listener = asyncio.create_task(self.signals.listen(self.runner.stop_local, listening))
+        await asyncio.wait_for(listening.wait(), timeout=10)
         for language, texts in LANGUAGES.items():
             commands = [BotCommand(command=name, description=text) for name, text in texts.commands.items()]
             await self.bot.set_my_commands(commands, language_code=None if texts is ENGLISH else language)
@@ -152,6 +169,10 @@ class App:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         await self.bot.session.close()
         await self.openai.close()
         await self.redis.aclose()

@@ -18,6 +18,8 @@ from bot.assistant.events import (
     Finished,
     FinishReason,
     TextDelta,
+    Tool,
+    ToolActivity,
 )
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,10 @@ class Assistant:
     def model(self) -> str:
         return self._model
 
-    async def stream(self, input_items: Sequence[dict[str, str]]) -> AsyncIterator[AnswerEvent]:
+    async def stream(
+        self, input_items: Sequence[dict[str, str]], *, tools: Sequence[dict[str, Any]] = ()
+    ) -> AsyncIterator[AnswerEvent]:
+        extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
         try:
             stream = await self._client.responses.create(
                 model=self._model,
@@ -80,6 +85,7 @@ class Assistant:
                 max_output_tokens=self._max_output_tokens,
                 store=False,
                 stream=True,
+                **extra,
             )
         except Exception as error:  # every failure has a user-facing path
             yield _failure(error)
@@ -110,6 +116,10 @@ def _translate(event: Any) -> AnswerEvent | None:
         return TextDelta(event.delta) if event.delta else None
     if kind == "response.output_text.annotation.added":
         return _citation(getattr(event, "annotation", None))
+    if kind.startswith("response.file_search_call."):
+        return ToolActivity(Tool.FILE_SEARCH)
+    if kind.startswith("response.web_search_call."):
+        return ToolActivity(Tool.WEB_SEARCH)
     if kind == "response.completed":
         usage = getattr(event.response, "usage", None)
         return Finished(FinishReason.COMPLETED, getattr(usage, "output_tokens", None))

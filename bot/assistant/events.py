@@ -38,6 +38,18 @@ class Citation:
     url: str | None = None
 
 
+class Tool(StrEnum):
+    FILE_SEARCH = "file_search"
+    WEB_SEARCH = "web_search"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolActivity:
+    """The model is using a tool (searching documents or the web) before it writes."""
+
+    tool: Tool
+
+
 @dataclass(frozen=True, slots=True)
 class Finished:
     reason: FinishReason = FinishReason.COMPLETED
@@ -50,4 +62,4 @@ class Failed:
     detail: str = ""  # for logs only; may contain server text, never shown to users
 
 
-AnswerEvent = TextDelta | Citation | Finished | Failed
+AnswerEvent = TextDelta | Citation | ToolActivity | Finished | Failed

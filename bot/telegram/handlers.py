@@ -9,11 +9,12 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart
-from aiogram.types import ErrorEvent, Message
+from aiogram.types import CallbackQuery, ErrorEvent, Message, MessageGenerationStopped
 
 from bot.telegram.history import format_history
 from bot.telegram.render import Rendered
 from bot.telegram.sending import send_parts
+from bot.telegram.surface import STOP_CALLBACK
 from bot.telegram.target import ChatTarget
 from bot.telegram.texts import Texts, texts_for
 from bot.threads.store import ThreadStore
@@ -59,9 +60,31 @@ def build_router() -> Router:
         await send_parts(bot, target, format_history(messages, texts_of(message)))
 
     @router.message(Command("reset"))
-    async def reset(message: Message, bot: Bot, store: ThreadStore) -> None:
-        await store.reset(target_of(message).key)
+    async def reset(message: Message, bot: Bot, store: ThreadStore, runner: TurnRunner) -> None:
+        key = target_of(message).key
+        await runner.stop(key)  # the stopped answer is not saved: its thread is gone by then
+        await store.reset(key)
         await _reply(bot, message, texts_of(message).reset_done)
+
+    @router.message(Command("stop"))
+    async def stop(message: Message, bot: Bot, runner: TurnRunner) -> None:
+        texts = texts_of(message)
+        stopped = await runner.stop(target_of(message).key)
+        await _reply(bot, message, texts.stopping if stopped else texts.nothing_to_stop)
+
+    @router.callback_query(F.data == STOP_CALLBACK)
+    async def stop_button(query: CallbackQuery, runner: TurnRunner) -> None:
+        texts = texts_for(query.from_user.language_code)
+        message = query.message
+        stopped = False
+        if isinstance(message, Message):
+            stopped = await runner.stop(target_of(message).key)
+        await query.answer(texts.stopping if stopped else texts.nothing_to_stop)
+
+    @router.stopped_message_generation()
+    async def stop_draft(event: MessageGenerationStopped, runner: TurnRunner) -> None:
+        target = ChatTarget(event.chat.id, event.chat.type == "private", event.message_thread_id)
+        await runner.stop(target.key)
 
     @router.message(F.text.startswith("/"))
     async def unknown_command(message: Message, bot: Bot) -> None:

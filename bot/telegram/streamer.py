@@ -1,4 +1,4 @@
-"""Shows an answer in Telegram while the model writes it: one reply, edited as text arrives."""
+"""Shows an answer in Telegram while the model writes it."""
 
 from __future__ import annotations
 
@@ -10,28 +10,29 @@ from dataclasses import dataclass, field
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-from aiogram.types import LinkPreviewOptions, MessageEntity, ReplyParameters
+from aiogram.exceptions import TelegramForbiddenError
 
-from bot.assistant.events import AnswerEvent, Citation, Failed, FailureKind, Finished, TextDelta
+from bot.assistant.events import (
+    AnswerEvent,
+    Citation,
+    Failed,
+    FailureKind,
+    Finished,
+    TextDelta,
+    Tool,
+    ToolActivity,
+)
 from bot.clock import Clock
-from bot.telegram.pacing import Pacer
 from bot.telegram.render import Rendered, render_markdown, split_rendered, styled
-from bot.telegram.target import ChatTarget
+from bot.telegram.surface import ReplySurface
 from bot.telegram.texts import Texts
 
 log = logging.getLogger(__name__)
 
 TYPING_REFRESH_SECONDS = 4.5  # Telegram shows "typing…" for about 5 s per chat action
-FINAL_ATTEMPTS = 6
-TRANSIENT_BACKOFF_SECONDS = 1.0
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+DRAFT_REFRESH_SECONDS = 20.0  # a draft disappears after about 30 s without an update
+MIN_NEW_CHARACTERS = 12  # smaller growth is not worth a Telegram call (unless the answer is finished)
+MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs, scripts without spaces)
 
 
 @dataclass(slots=True)
@@ -42,105 +43,162 @@ class StreamOutcome:
     citations: list[Citation] = field(default_factory=list)
     finish: Finished | None = None
     failure: Failed | None = None
+    stopped: bool = False
     delivered: bool = False
 
     @property
     def complete(self) -> bool:
-        return self.finish is not None and self.failure is None
+        return self.finish is not None and self.failure is None and not self.stopped
 
 
 class ReplyStreamer:
     """Streams one answer into one chat.
 
-    While the model writes, the latest text is rendered and pushed by editing the reply, at most one
-    Telegram call per pacing interval. Frames are never queued: each push takes the text as it is at that
-    moment, so a slow or rate-limited chat skips intermediate states instead of falling behind. The final
-    frame is retried until it is delivered. Text past Telegram's limit continues in new messages.
+    The model's events are consumed as fast as they come; a publisher pushes the newest text whenever the
+    chat's pacing allows, so frames are never queued and a slow or flood-limited chat skips intermediate
+    states instead of falling behind. Intermediate frames end at a word boundary and wait for a meaningful
+    change; the final frame (with any notice and the sources) is retried until Telegram has it. `stop()`
+    ends the answer within moments: the model stream is closed and what was written stays, marked stopped.
     """
 
-    def __init__(
-        self,
-        bot: Bot,
-        target: ChatTarget,
-        texts: Texts,
-        *,
-        interval: float,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, bot: Bot, surface: ReplySurface, texts: Texts, *, clock: Clock) -> None:
         self._bot = bot
-        self._target = target
+        self._surface = surface
         self._texts = texts
         self._clock = clock
-        self._pacer = Pacer(interval, clock)
         self._outcome = StreamOutcome()
+        self._tool: Tool | None = None
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
         self._done = False
-        self._plain = False  # set once Telegram rejects our entities: the rest goes as plain text
-        self._gone = False  # the chat is unreachable (bot blocked, chat deleted)
-        self._message_ids: list[int | None] = []
-        self._shown: list[Rendered | None] = []
+        self._pushed_chars = -1
+        self._typing: asyncio.Task[None] | None = None
+
+    @property
+    def surface(self) -> ReplySurface:
+        return self._surface
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def show_typing(self) -> None:
+        """Start the "typing…" indicator now (before the turn even begins), until the first frame shows."""
+        if self._typing is None and not self._surface.drafts:
+            self._typing = asyncio.create_task(self._keep_typing())
+
+    def close(self) -> None:
+        if self._typing is not None:
+            self._typing.cancel()
 
     async def run(self, events: AsyncIterator[AnswerEvent]) -> StreamOutcome:
-        typing = asyncio.create_task(self._keep_typing())
+        self.show_typing()
         publisher = asyncio.create_task(self._publish_loop())
+        consumer = asyncio.create_task(self._consume(events))
+        stopper = asyncio.create_task(self._stop.wait())
         try:
-            async for event in events:
-                self._take(event)
+            await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not consumer.done():
+                # Cancelling the consumer closes the model's HTTP stream: no more tokens are generated.
+                self._outcome.stopped = True
+                consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
         except BaseException:
             publisher.cancel()
+            consumer.cancel()
             raise
         finally:
+            stopper.cancel()
             self._done = True
             self._wake.set()
-            typing.cancel()
+            self.close()
         self._outcome.delivered = await publisher
         return self._outcome
 
+    async def _consume(self, events: AsyncIterator[AnswerEvent]) -> None:
+        async for event in events:
+            self._take(event)
+
     def _take(self, event: AnswerEvent) -> None:
+        outcome = self._outcome
         if isinstance(event, TextDelta):
-            self._outcome.text += event.text
+            outcome.text += event.text
             self._wake.set()
+        elif isinstance(event, ToolActivity):
+            if self._tool is None and not outcome.text:
+                self._tool = event.tool
+                self._wake.set()
         elif isinstance(event, Citation):
-            if event not in self._outcome.citations:
-                self._outcome.citations.append(event)
+            if event not in outcome.citations:
+                outcome.citations.append(event)
         elif isinstance(event, Finished):
-            self._outcome.finish = event
+            outcome.finish = event
         else:
-            self._outcome.failure = event
+            outcome.failure = event
 
     async def _keep_typing(self) -> None:
-        while not self._message_ids and not self._done and not self._gone:
+        target = self._surface.target
+        while not self._surface.has_messages and not self._done:
             try:
                 await self._bot.send_chat_action(
-                    self._target.chat_id, ChatAction.TYPING, message_thread_id=self._target.message_thread_id
+                    target.chat_id, ChatAction.TYPING, message_thread_id=target.message_thread_id
                 )
             except TelegramForbiddenError:
-                self._gone = True
                 return
-            except Exception:  # "typing…" is decoration; never let it break an answer
+            except Exception:  # "typing…" is decoration; it never breaks an answer
                 log.debug("chat action failed", exc_info=True)
             await self._clock.sleep(TYPING_REFRESH_SECONDS)
 
     async def _publish_loop(self) -> bool:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
+        await self._surface.thinking()
+        while not self._done:
+            woke = await self._wait_for_news()
             if self._done:
                 break
-            await self._clock.sleep(self._pacer.delay())
-            if self._done:
-                break
-            if not self._gone and not await self._push(self._frame(final=False), final=False):
-                self._wake.set()  # retry with whatever text there is once the pause is over
-        if self._gone:
+            if not woke:
+                await self._surface.refresh_draft()
+                continue
+            await self._surface.ready()  # pace first, then render the newest text
+            if self._done or self._surface.unreachable:
+                continue
+            parts = self._intermediate_frame()
+            if parts is not None and not await self._surface.show(parts, final=False):
+                self._wake.set()  # try again with newer text once the pause is over
+        if self._surface.unreachable:
             return False
-        return await self._push(self._frame(final=True), final=True)
+        return await self._surface.show(self._final_frame(), final=True)
 
-    def _frame(self, *, final: bool) -> list[Rendered]:
+    async def _wait_for_news(self) -> bool:
+        timeout = DRAFT_REFRESH_SECONDS if self._surface.drafts else None
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+    def _intermediate_frame(self) -> list[Rendered] | None:
+        text = self._outcome.text
+        if not text.strip():
+            if self._tool is None or self._pushed_chars >= 0:
+                return None
+            self._pushed_chars = 0
+            return [styled(self._texts.tool_status[self._tool], "italic")]
+        boundary = max(text.rfind(" "), text.rfind("\n"))
+        if boundary > 0 and len(text) - boundary < MAX_WORD_WAIT:
+            text = text[:boundary]
+        grown = len(text) - max(self._pushed_chars, 0)
+        if self._pushed_chars > 0 and grown < MIN_NEW_CHARACTERS:
+            return None
+        if not text.strip():
+            return None
+        self._pushed_chars = len(text)
+        return split_rendered(render_markdown(text))
+
+    def _final_frame(self) -> list[Rendered]:
         outcome = self._outcome
         body = render_markdown(outcome.text) if outcome.text.strip() else Rendered("")
-        if not final:
-            return split_rendered(body)
         notice = self._closing_notice()
         if not body.text:
             # Nothing was written: the notice (or a plain error) is the whole reply.
@@ -153,6 +211,8 @@ class ReplyStreamer:
 
     def _closing_notice(self) -> str:
         outcome = self._outcome
+        if outcome.stopped:
+            return self._texts.stopped_notice
         if outcome.failure is not None:
             if outcome.text.strip():
                 return self._texts.failure_mid_stream
@@ -164,115 +224,11 @@ class ReplyStreamer:
     def _sources(self) -> Rendered:
         rendered = styled(f"{self._texts.sources}:", "bold")
         for number, citation in enumerate(self._outcome.citations, start=1):
-            line = Rendered(f"\n{number}. ")
+            rendered = rendered + Rendered(f"\n{number}. ")
             if citation.url:
-                line = line + styled(citation.title, "text_link")
-                entity = line.entities[-1].copy_with(url=citation.url)
-                line = Rendered(line.text, (*line.entities[:-1], entity))
+                link = styled(citation.title, "text_link")
+                entity = link.entities[0].copy_with(url=citation.url)
+                rendered = rendered + Rendered(link.text, (entity,))
             else:
-                line = line + Rendered(citation.title)
-            rendered = rendered + line
+                rendered = rendered + Rendered(citation.title)
         return rendered
-
-    async def _push(self, parts: list[Rendered], *, final: bool) -> bool:
-        """Make message i show part i for every part; True when Telegram shows the whole frame."""
-        for index, part in enumerate(parts):
-            if index < len(self._shown) and self._shown[index] == part:
-                continue
-            if not await self._sync(index, part, final=final):
-                return False
-        if final:
-            # A re-render at the end can need fewer messages than the stream used; drop the spare ones.
-            for index in range(len(parts), len(self._message_ids)):
-                await self._delete(index)
-            del self._message_ids[len(parts) :], self._shown[len(parts) :]
-        return True
-
-    async def _sync(self, index: int, part: Rendered, *, final: bool) -> bool:
-        failures = 0
-        while not self._gone:
-            await self._clock.sleep(self._pacer.delay())
-            shown = part.plain() if self._plain else part
-            try:
-                if index < len(self._message_ids) and self._message_ids[index] is not None:
-                    await self._edit(index, shown)
-                else:
-                    await self._send(index, shown)
-            except TelegramRetryAfter as error:
-                self._pacer.back_off(error.retry_after)
-                if not final:
-                    return False
-                continue
-            except TelegramBadRequest as error:
-                self._pacer.spent()
-                problem = error.message.lower()
-                if "message is not modified" in problem:
-                    self._shown[index] = part
-                    return True
-                if "can't parse entities" in problem and not self._plain:
-                    log.warning("Telegram rejected our formatting, sending plain text: %s", error.message)
-                    self._plain = True
-                    continue
-                if "message to edit not found" in problem:
-                    self._message_ids[index] = None  # the user deleted it: send the part anew
-                    continue
-                log.error("Telegram refused a reply frame: %s", error.message)
-                return False
-            except TelegramForbiddenError:
-                self._gone = True
-                return False
-            except (TelegramNetworkError, TelegramServerError, TimeoutError) as error:
-                failures += 1
-                self._pacer.back_off(TRANSIENT_BACKOFF_SECONDS * failures)
-                log.warning("Telegram call failed (%s), attempt %d", error, failures)
-                if not final or failures >= FINAL_ATTEMPTS:
-                    return False
-                continue
-            self._pacer.spent()
-            self._shown[index] = part
-            return True
-        return False
-
-    async def _send(self, index: int, part: Rendered) -> None:
-        reply = None
-        if index == 0 and self._target.reply_to_message_id is not None:
-            reply = ReplyParameters(
-                message_id=self._target.reply_to_message_id, allow_sending_without_reply=True
-            )
-        message = await self._bot.send_message(
-            chat_id=self._target.chat_id,
-            text=part.text,
-            entities=_entities(part),
-            parse_mode=None,
-            message_thread_id=self._target.message_thread_id,
-            reply_parameters=reply,
-            link_preview_options=_NO_PREVIEW,
-        )
-        if index < len(self._message_ids):
-            self._message_ids[index] = message.message_id
-        else:
-            self._message_ids.append(message.message_id)
-            self._shown.append(None)
-
-    async def _edit(self, index: int, part: Rendered) -> None:
-        await self._bot.edit_message_text(
-            chat_id=self._target.chat_id,
-            message_id=self._message_ids[index],
-            text=part.text,
-            entities=_entities(part),
-            parse_mode=None,
-            link_preview_options=_NO_PREVIEW,
-        )
-
-    async def _delete(self, index: int) -> None:
-        message_id = self._message_ids[index]
-        if message_id is None:
-            return
-        with contextlib.suppress(TelegramBadRequest, TelegramForbiddenError, TelegramNetworkError):
-            await self._clock.sleep(self._pacer.delay())
-            await self._bot.delete_message(self._target.chat_id, message_id)
-            self._pacer.spent()
-
-
-def _entities(part: Rendered) -> list[MessageEntity] | None:
-    return [MessageEntity(**entity) for entity in part.entity_dicts()] or None

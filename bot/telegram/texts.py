@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.assistant.events import FailureKind, FinishReason
+from bot.assistant.events import FailureKind, FinishReason, Tool
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,11 @@ class Texts:
     failure_mid_stream: str
     finish_notice: dict[FinishReason, str]
     internal_error: str
+    tool_status: dict[Tool, str]
+    stopped_notice: str
+    stop_button: str
+    stopping: str
+    nothing_to_stop: str
     commands: dict[str, str]
 
 
@@ -40,6 +45,7 @@ ENGLISH = Texts(
         "Write a question as a normal message and I will answer it in this chat.\n\n"
         "/history — show the stored conversation\n"
         "/reset — forget it and start a new one\n"
+        "/stop — stop the answer being written\n"
         "/help — this help"
     ),
     only_text="Sorry, I can only read text messages. Please write your question as text.",
@@ -64,11 +70,20 @@ ENGLISH = Texts(
         FinishReason.CONTENT_FILTER: "⚠️ The answer was stopped by the content filter.",
     },
     internal_error="Sorry, something went wrong on my side. Please try again.",
+    tool_status={
+        Tool.FILE_SEARCH: "🔎 Searching the knowledge base…",
+        Tool.WEB_SEARCH: "🌐 Searching the web…",
+    },
+    stopped_notice="⏹ Stopped.",
+    stop_button="⏹ Stop",
+    stopping="Stopping the answer.",
+    nothing_to_stop="Nothing to stop: no answer is being written right now.",
     commands={
         "start": "What this bot does",
         "help": "How to use the bot",
         "history": "Show the stored conversation",
         "reset": "Start a new conversation",
+        "stop": "Stop the answer being written",
     },
 )
 
@@ -83,6 +98,7 @@ RUSSIAN = Texts(
         "Напишите вопрос обычным сообщением, и я отвечу в этом чате.\n\n"
         "/history — показать сохранённый разговор\n"
         "/reset — забыть его и начать новый\n"
+        "/stop — остановить ответ\n"
         "/help — эта справка"
     ),
     only_text="Извините, я понимаю только текстовые сообщения. Напишите, пожалуйста, вопрос текстом.",
@@ -107,11 +123,20 @@ RUSSIAN = Texts(
         FinishReason.CONTENT_FILTER: "⚠️ Ответ остановлен фильтром содержимого.",
     },
     internal_error="Извините, у меня что-то сломалось. Попробуйте ещё раз.",
+    tool_status={
+        Tool.FILE_SEARCH: "🔎 Ищу в базе знаний…",
+        Tool.WEB_SEARCH: "🌐 Ищу в интернете…",
+    },
+    stopped_notice="⏹ Остановлено.",
+    stop_button="⏹ Стоп",
+    stopping="Останавливаю ответ.",
+    nothing_to_stop="Останавливать нечего: сейчас ответ не пишется.",
     commands={
         "start": "Что умеет этот бот",
         "help": "Как пользоваться ботом",
         "history": "Показать сохранённый разговор",
         "reset": "Начать новый разговор",
+        "stop": "Остановить ответ",
     },
 )
 

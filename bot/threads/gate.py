@@ -43,6 +43,13 @@ class TurnGate:
         """Whether a turn of this chat is running or waiting in this process."""
         return self._waiters.get(chat_key, 0) > 0
 
+    async def held(self, chat_key: str) -> bool:
+        """Whether any process is answering in this chat right now."""
+        return bool(await self._redis.exists(self._lock_name(chat_key)))
+
+    def _lock_name(self, chat_key: str) -> str:
+        return f"{self._prefix}turn:{chat_key}"
+
     @contextlib.asynccontextmanager
     async def turn(self, chat_key: str) -> AsyncIterator[None]:
         local = self._local.setdefault(chat_key, asyncio.Lock())
@@ -59,7 +66,7 @@ class TurnGate:
     @contextlib.asynccontextmanager
     async def _redis_lock(self, chat_key: str) -> AsyncIterator[None]:
         lock = self._redis.lock(
-            f"{self._prefix}turn:{chat_key}",
+            self._lock_name(chat_key),
             timeout=self._lease,
             sleep=self._poll,
             blocking_timeout=self._max_wait,

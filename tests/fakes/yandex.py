@@ -1,4 +1,4 @@
-"""An in-process HTTP fake of Yandex AI Studio's OpenAI-compatible Responses API.
+"""An in-process HTTP fake of Yandex AI Studio's OpenAI-compatible API: Responses, Files, Vector Stores.
 
 The fake is driven by the real ``openai.AsyncOpenAI`` client, so it speaks the wire format the
 client parses: ``event: <type>\\ndata: <json>\\n\\n`` server-sent events with a ``type`` and an
@@ -12,6 +12,11 @@ Typical use::
     client = AsyncOpenAI(base_url=fake.base_url, api_key="test-api-key", project=fake.folder_id)
     ...
     await fake.stop()
+
+Files and vector stores live in memory (:attr:`FakeYandex.files`, :attr:`FakeYandex.vector_stores`).
+Indexing of an attached file takes :attr:`FakeYandex.indexing_seconds` and can be scripted to fail with
+:meth:`FakeYandex.fail_indexing`; search ranks passages of the uploaded text by keyword overlap; and
+``fake.responder = fake.cite_best_match("text")`` makes answers cite the best-matching uploaded file.
 """
 
 from __future__ import annotations
@@ -28,9 +33,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
-__all__ = ["FAILURES", "UNSUPPORTED_PARAMS", "FakeYandex", "RecordedRequest", "Reply", "split_chunks"]
+__all__ = [
+    "FAILURES",
+    "MAX_FILE_BYTES",
+    "UNSUPPORTED_PARAMS",
+    "FakeFile",
+    "FakeStoreFile",
+    "FakeVectorStore",
+    "FakeYandex",
+    "RecordedRequest",
+    "Reply",
+    "split_chunks",
+]
 
 # Parameters Yandex rejects with 400 invalid_request_error (per the AI Studio docs).
 UNSUPPORTED_PARAMS: tuple[str, ...] = ("truncation", "reasoning", "metadata", "include", "service_tier")
@@ -126,8 +142,15 @@ class _ClientGone(Exception):
 class _ApiError(Exception):
     """Turned into an OpenAI-style JSON error response by the middleware."""
 
-    def __init__(self, status: int, message: str, *, type_: str | None = None, code: str | None = None,
-                 param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         default_type = _HTTP_ERROR_TYPES.get(status, ("error", "Error"))[0]
         self.status = status
@@ -169,9 +192,7 @@ def _normalise_input(value: Any) -> list[dict[str, Any]]:
         # Content may be a list of parts ({"type": "input_text", "text": ...}); flatten it so tests can
         # compare plain strings regardless of how the consumer built the input.
         if isinstance(content, list):
-            content = "".join(
-                str(part.get("text", "")) for part in content if isinstance(part, dict)
-            )
+            content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
         result.append({"role": item.get("role", "user"), "content": content})
     return result
 
@@ -196,10 +217,19 @@ class _ResponseBuilder:
         users = [m for m in _normalise_input(self.body.get("input")) if m["role"] == "user"]
         query = str(users[-1]["content"]) if users else ""
         if kind == "file_search":
-            return {"id": _new_id("fs"), "type": "file_search_call", "status": "completed",
-                    "queries": [query], "results": None}
-        return {"id": _new_id("ws"), "type": "web_search_call", "status": "completed",
-                "action": {"type": "search", "query": query, "queries": [query], "sources": None}}
+            return {
+                "id": _new_id("fs"),
+                "type": "file_search_call",
+                "status": "completed",
+                "queries": [query],
+                "results": None,
+            }
+        return {
+            "id": _new_id("ws"),
+            "type": "web_search_call",
+            "status": "completed",
+            "action": {"type": "search", "query": query, "queries": [query], "sources": None},
+        }
 
     def text_part(self, text: str, *, with_annotations: bool) -> dict[str, Any]:
         annotations = list(self.reply.citations) if with_annotations else []
@@ -207,8 +237,14 @@ class _ResponseBuilder:
 
     def message_item(self, text: str, status: str, *, with_content: bool = True) -> dict[str, Any]:
         content = [self.text_part(text, with_annotations=True)] if with_content else []
-        return {"id": self.msg_id, "type": "message", "role": "assistant", "status": status,
-                "content": content, "phase": None}
+        return {
+            "id": self.msg_id,
+            "type": "message",
+            "role": "assistant",
+            "status": status,
+            "content": content,
+            "phase": None,
+        }
 
     def usage(self, text: str) -> dict[str, Any]:
         input_tokens = _estimate_tokens(_input_text(self.body))
@@ -223,9 +259,15 @@ class _ResponseBuilder:
             "total_tokens": input_tokens + output_tokens,
         }
 
-    def response(self, status: str, *, text: str | None = None, message_status: str = "completed",
-                 error: dict[str, Any] | None = None,
-                 incomplete_reason: str | None = None) -> dict[str, Any]:
+    def response(
+        self,
+        status: str,
+        *,
+        text: str | None = None,
+        message_status: str = "completed",
+        error: dict[str, Any] | None = None,
+        incomplete_reason: str | None = None,
+    ) -> dict[str, Any]:
         """A ``response`` object; ``text`` None means "no output yet" (created / in_progress)."""
         output: list[dict[str, Any]] = []
         if text is not None:
@@ -257,6 +299,205 @@ class _ResponseBuilder:
         }
 
 
+# ===================================================================== files + vector stores
+
+# Yandex's limit per uploaded file (AI Studio docs); `FakeYandex.max_file_bytes` lowers it for tests.
+MAX_FILE_BYTES = 128 * 1024 * 1024
+
+# File types Yandex indexes; anything else ends as a failed vector store file (`unsupported_file`).
+INDEXABLE_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        "pdf",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "csv",
+        "txt",
+        "md",
+        "html",
+        "htm",
+        "rtf",
+        "json",
+        "xml",
+        "tex",
+        "latex",
+    }
+)
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+_PASSAGE_CHARS = 800
+
+
+@dataclass
+class FakeFile:
+    """One uploaded file (``POST /v1/files``), content kept in memory."""
+
+    id: str
+    filename: str
+    purpose: str
+    content: bytes
+    created_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.content),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
+        }
+
+    def passages(self) -> list[str]:
+        """The text split at blank lines, long paragraphs cut into ~800-character pieces."""
+        text = self.content.decode("utf-8", errors="replace")
+        result: list[str] = []
+        for paragraph in re.split(r"\n\s*\n", text):
+            paragraph = paragraph.strip()
+            for start in range(0, len(paragraph), _PASSAGE_CHARS):
+                result.append(paragraph[start : start + _PASSAGE_CHARS])
+        return result
+
+
+@dataclass
+class FakeStoreFile:
+    """A file attached to a vector store; indexing "finishes" at ``ready_at`` (monotonic clock)."""
+
+    file_id: str
+    created_at: int
+    ready_at: float
+    usage_bytes: int
+    # The last_error to end with instead of "completed" (scripted failure or an unsupported type).
+    outcome_error: dict[str, str] | None = None
+    status: str = "in_progress"
+    last_error: dict[str, str] | None = None
+
+    def refresh(self) -> None:
+        if self.status == "in_progress" and time.monotonic() >= self.ready_at:
+            self.status = "failed" if self.outcome_error else "completed"
+            self.last_error = self.outcome_error
+
+    def to_json(self, store_id: str) -> dict[str, Any]:
+        self.refresh()
+        return {
+            "id": self.file_id,
+            "object": "vector_store.file",
+            "created_at": self.created_at,
+            "usage_bytes": self.usage_bytes if self.status == "completed" else 0,
+            "vector_store_id": store_id,
+            "status": self.status,
+            "last_error": self.last_error,
+            "attributes": {},
+            "chunking_strategy": {
+                "type": "static",
+                "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400},
+            },
+        }
+
+
+@dataclass
+class FakeVectorStore:
+    """One vector store: its attached files in attachment order."""
+
+    id: str
+    name: str
+    created_at: int
+    expires_after: dict[str, Any] | None
+    files: dict[str, FakeStoreFile] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0}
+        for entry in self.files.values():
+            entry.refresh()
+            counts[entry.status] += 1
+        return {**counts, "total": len(self.files)}
+
+    def to_json(self) -> dict[str, Any]:
+        counts = self.counts()
+        expires_at = None
+        if self.expires_after:
+            expires_at = int(time.time()) + int(self.expires_after["days"]) * 86400
+        return {
+            "id": self.id,
+            "object": "vector_store",
+            "created_at": self.created_at,
+            "name": self.name,
+            "usage_bytes": sum(f.usage_bytes for f in self.files.values() if f.status == "completed"),
+            "file_counts": counts,
+            "status": "in_progress" if counts["in_progress"] else "completed",
+            "expires_after": self.expires_after,
+            "expires_at": expires_at,
+            "last_active_at": int(time.time()),
+            "metadata": {},
+        }
+
+
+@dataclass
+class _IndexingFailure:
+    matches: Callable[[str], bool]
+    code: str
+    message: str
+
+
+def _words(text: str) -> set[str]:
+    return {word.lower() for word in _WORD_RE.findall(text)}
+
+
+def _extension(filename: str) -> str:
+    return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+
+
+def _page(
+    items: list[dict[str, Any]], request: web.Request, *, default_limit: int, max_limit: int
+) -> dict[str, Any]:
+    """An OpenAI cursor page {object: list, data, first_id, last_id, has_more}; ``items`` oldest first."""
+    query = request.query
+    try:
+        limit = int(query.get("limit", default_limit))
+    except ValueError:
+        raise _ApiError(400, "limit must be an integer", param="limit") from None
+    if not 1 <= limit <= max_limit:
+        raise _ApiError(400, f"limit must be between 1 and {max_limit}", param="limit")
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise _ApiError(400, "order must be 'asc' or 'desc'", param="order")
+    ordered = list(reversed(items)) if order == "desc" else list(items)
+    for cursor, keep_after in (("after", True), ("before", False)):
+        if cursor in query:
+            position = next((i for i, item in enumerate(ordered) if item["id"] == query[cursor]), None)
+            if position is None:
+                ordered = []
+            elif keep_after:
+                ordered = ordered[position + 1 :]
+            else:
+                ordered = ordered[:position]
+    data = ordered[:limit]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": len(ordered) > limit,
+    }
+
+
+def _json_body(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise _ApiError(400, "Request body must be a JSON object")
+    return raw
+
+
+async def _read_json(request: web.Request) -> dict[str, Any]:
+    try:
+        return _json_body(await request.json())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise _ApiError(400, "Request body is not valid JSON") from err
+
+
 class FakeYandex:
     """aiohttp fake of ``POST /v1/responses`` on Yandex AI Studio, for the real openai client.
 
@@ -272,9 +513,19 @@ class FakeYandex:
         self.requests: list[RecordedRequest] = []
         self.open_streams = 0
         self.closed_by_client = 0
+        # Optional measurement hook: called as on_delta(request_body, delta_text, time.monotonic()) right
+        # after each response.output_text.delta event has been written to the stream (benchmarks use it).
+        self.on_delta: Callable[[dict[str, Any], str, float], None] | None = None
         self._queue: deque[Reply] = deque()
         self._runner: web.AppRunner | None = None
         self._stopping = False
+        # Every request as (method, path), so a test can assert that something made no HTTP call at all.
+        self.calls: list[tuple[str, str]] = []
+        self.files: dict[str, FakeFile] = {}
+        self.vector_stores: dict[str, FakeVectorStore] = {}
+        self.indexing_seconds = 0.2
+        self.max_file_bytes = MAX_FILE_BYTES
+        self._indexing_failures: list[_IndexingFailure] = []
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -285,8 +536,7 @@ class FakeYandex:
             app.router.add_route(method, path, handler)
         # handler_cancellation makes aiohttp cancel the handler as soon as the client disconnects,
         # so an abandoned stream stops producing (paid) tokens immediately rather than at the next write.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0,
-                                     access_log=None)
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -323,7 +573,9 @@ class FakeYandex:
     # The `timeout` argument is part of the interface other tests already call; asyncio.timeout would
     # force every caller to wrap the call themselves.
     async def wait_until(
-        self, predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0  # noqa: ASYNC109
+        self,
+        predicate: Callable[[], bool | Awaitable[bool]],
+        timeout: float = 5.0,  # noqa: ASYNC109
     ) -> None:
         """Poll ``predicate`` until it is true; raise TimeoutError after ``timeout`` seconds."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -345,26 +597,319 @@ class FakeYandex:
             return Reply(text=reply) if isinstance(reply, str) else reply
         return Reply()
 
+    # ----------------------------------------------------------------- files + vector stores: scripting
+
+    def fail_indexing(
+        self,
+        filename_or_predicate: str | Callable[[str], bool],
+        *,
+        code: str = "server_error",
+        message: str | None = None,
+    ) -> None:
+        """Make indexing of matching files (by file name) end as ``failed`` with ``last_error``.
+
+        ``code`` is ``server_error`` or ``invalid_file``; applies to files attached from now on.
+        """
+        if code not in ("server_error", "invalid_file", "unsupported_file"):
+            raise ValueError(f"unknown indexing error code {code!r}")
+        if isinstance(filename_or_predicate, str):
+            wanted = filename_or_predicate
+
+            def matches(filename: str) -> bool:
+                return filename == wanted
+        else:
+            matches = filename_or_predicate
+        default = "The file could not be parsed" if code == "invalid_file" else "Indexing failed"
+        self._indexing_failures.append(_IndexingFailure(matches, code, message or default))
+
+    def search_store(self, store_id: str, query: str, max_results: int = 10) -> list[dict[str, Any]]:
+        """Keyword-overlap search over a store's indexed files: the ``data`` of a search results page."""
+        store = self.vector_stores[store_id]
+        wanted = _words(query)
+        scored: list[tuple[float, int, dict[str, Any]]] = []
+        if not wanted:
+            return []
+        for entry in store.files.values():
+            entry.refresh()
+            file = self.files.get(entry.file_id)
+            if entry.status != "completed" or file is None:
+                continue
+            for passage in file.passages():
+                overlap = len(wanted & _words(passage))
+                if overlap:
+                    result = {
+                        "file_id": file.id,
+                        "filename": file.filename,
+                        "score": round(overlap / len(wanted), 4),
+                        "attributes": {},
+                        "content": [{"type": "text", "text": passage}],
+                    }
+                    scored.append((result["score"], -len(scored), result))
+        scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        return [result for _, _, result in scored[:max_results]]
+
+    def cite_best_match(self, reply_text: str) -> Callable[[dict[str, Any]], Reply]:
+        """A :attr:`responder` that answers ``reply_text`` citing the best-matching uploaded file.
+
+        It searches the request's ``file_search`` store with the last user message; with no store or no
+        match the reply has no citation (as a model that found nothing would answer).
+        """
+
+        def respond(body: dict[str, Any]) -> Reply:
+            store_id = next(
+                (
+                    tool["vector_store_ids"][0]
+                    for tool in body.get("tools") or []
+                    if isinstance(tool, dict) and tool.get("type") == "file_search"
+                ),
+                None,
+            )
+            users = [m for m in _normalise_input(body.get("input")) if m["role"] == "user"]
+            if store_id not in self.vector_stores or not users:
+                return Reply(text=reply_text)
+            hits = self.search_store(store_id, str(users[-1]["content"]), max_results=1)
+            if not hits:
+                return Reply(text=reply_text, tool_calls=["file_search"])
+            citation = {
+                "type": "file_citation",
+                "file_id": hits[0]["file_id"],
+                "filename": hits[0]["filename"],
+                "index": 0,
+            }
+            return Reply(text=reply_text, citations=[citation], tool_calls=["file_search"])
+
+        return respond
+
+    # ----------------------------------------------------------------- /v1/files
+
+    async def _create_file(self, request: web.Request) -> web.StreamResponse:
+        if not request.content_type.startswith("multipart/"):
+            raise _ApiError(400, "Expected a multipart/form-data body with 'file' and 'purpose'")
+        reader = await request.multipart()
+        purpose: str | None = None
+        filename: str | None = None
+        content = bytearray()
+        too_large = False
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "purpose":
+                purpose = (await part.text()).strip()
+            elif part.name == "file":
+                filename = part.filename or "file"
+                # Read the whole body even when it is too big: answering before the client finished
+                # sending would show it a broken pipe instead of our error.
+                while chunk := await part.read_chunk(1 << 16):
+                    if len(content) + len(chunk) > self.max_file_bytes:
+                        too_large = True
+                    if not too_large:
+                        content.extend(chunk)
+            else:
+                await part.release()
+        if filename is None:
+            raise _ApiError(400, "Missing required parameter: 'file'", param="file")
+        if too_large:
+            raise _ApiError(
+                413,
+                f"File is too large: the limit is {self.max_file_bytes} bytes per file",
+                type_="invalid_request_error",
+                code="file_too_large",
+                param="file",
+            )
+        if purpose not in ("assistants", "user_data"):
+            raise _ApiError(400, f"Invalid purpose: {purpose!r}", param="purpose")
+        file = FakeFile(
+            id=f"file-{uuid.uuid4().hex[:24]}",
+            filename=filename,
+            purpose=purpose,
+            content=bytes(content),
+            created_at=int(time.time()),
+        )
+        self.files[file.id] = file
+        return web.json_response(file.to_json())
+
+    async def _list_files(self, request: web.Request) -> web.StreamResponse:
+        purpose = request.query.get("purpose")
+        items = [f.to_json() for f in self.files.values() if purpose in (None, f.purpose)]
+        return web.json_response(_page(items, request, default_limit=10000, max_limit=10000))
+
+    def _file(self, file_id: str) -> FakeFile:
+        try:
+            return self.files[file_id]
+        except KeyError:
+            raise _ApiError(404, f"No such File object: {file_id}", param="id") from None
+
+    async def _get_file(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._file(request.match_info["file_id"]).to_json())
+
+    async def _delete_file(self, request: web.Request) -> web.StreamResponse:
+        file = self._file(request.match_info["file_id"])
+        del self.files[file.id]
+        # A deleted file disappears from every store it was attached to.
+        for store in self.vector_stores.values():
+            store.files.pop(file.id, None)
+        return web.json_response({"id": file.id, "object": "file", "deleted": True})
+
+    # ----------------------------------------------------------------- /v1/vector_stores
+
+    def _store(self, store_id: str) -> FakeVectorStore:
+        try:
+            return self.vector_stores[store_id]
+        except KeyError:
+            raise _ApiError(404, f"No such vector store: {store_id}", param="vector_store_id") from None
+
+    def _attach(self, store: FakeVectorStore, file_id: str) -> FakeStoreFile:
+        if file_id in store.files:
+            return store.files[file_id]
+        file = self._file(file_id)
+        error: dict[str, str] | None = None
+        if _extension(file.filename) not in INDEXABLE_EXTENSIONS:
+            error = {"code": "unsupported_file", "message": f"Unsupported file type: {file.filename}"}
+        for failure in self._indexing_failures:
+            if failure.matches(file.filename):
+                error = {"code": failure.code, "message": failure.message}
+        entry = FakeStoreFile(
+            file_id=file.id,
+            created_at=int(time.time()),
+            ready_at=time.monotonic() + self.indexing_seconds,
+            usage_bytes=len(file.content),
+            outcome_error=error,
+        )
+        store.files[file.id] = entry
+        return entry
+
+    async def _create_store(self, request: web.Request) -> web.StreamResponse:
+        body = await _read_json(request)
+        file_ids = body.get("file_ids") or []
+        if not isinstance(file_ids, list) or not all(isinstance(i, str) for i in file_ids):
+            raise _ApiError(400, "file_ids must be a list of file ids", param="file_ids")
+        expires_after = body.get("expires_after")
+        if expires_after is not None:
+            days = expires_after.get("days") if isinstance(expires_after, dict) else None
+            if (
+                not isinstance(expires_after, dict)
+                or expires_after.get("anchor") != "last_active_at"
+                or not isinstance(days, int)
+                or not 1 <= days <= 365
+            ):
+                raise _ApiError(
+                    400, "expires_after must be {anchor: last_active_at, days: 1..365}", param="expires_after"
+                )
+        for file_id in file_ids:
+            self._file(file_id)  # all-or-nothing: check every id before creating anything
+        store = FakeVectorStore(
+            id=f"vs_{uuid.uuid4().hex[:24]}",
+            name=str(body.get("name") or ""),
+            created_at=int(time.time()),
+            expires_after=expires_after,
+        )
+        self.vector_stores[store.id] = store
+        for file_id in file_ids:
+            self._attach(store, file_id)
+        return web.json_response(store.to_json())
+
+    async def _list_stores(self, request: web.Request) -> web.StreamResponse:
+        items = [store.to_json() for store in self.vector_stores.values()]
+        return web.json_response(_page(items, request, default_limit=20, max_limit=100))
+
+    async def _get_store(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._store(request.match_info["store_id"]).to_json())
+
+    async def _delete_store(self, request: web.Request) -> web.StreamResponse:
+        store = self._store(request.match_info["store_id"])
+        del self.vector_stores[store.id]
+        return web.json_response({"id": store.id, "object": "vector_store.deleted", "deleted": True})
+
+    async def _attach_file(self, request: web.Request) -> web.StreamResponse:
+        store = self._store(request.match_info["store_id"])
+        body = await _read_json(request)
+        file_id = body.get("file_id")
+        if not isinstance(file_id, str) or not file_id:
+            raise _ApiError(400, "Missing required parameter: 'file_id'", param="file_id")
+        return web.json_response(self._attach(store, file_id).to_json(store.id))
+
+    async def _list_store_files(self, request: web.Request) -> web.StreamResponse:
+        store = self._store(request.match_info["store_id"])
+        wanted = request.query.get("filter")
+        items = [entry.to_json(store.id) for entry in store.files.values()]
+        items = [item for item in items if wanted in (None, item["status"])]
+        return web.json_response(_page(items, request, default_limit=20, max_limit=100))
+
+    def _store_file(self, request: web.Request) -> tuple[FakeVectorStore, FakeStoreFile]:
+        store = self._store(request.match_info["store_id"])
+        file_id = request.match_info["file_id"]
+        if file_id not in store.files:
+            raise _ApiError(404, f"No such file in vector store {store.id}: {file_id}", param="file_id")
+        return store, store.files[file_id]
+
+    async def _get_store_file(self, request: web.Request) -> web.StreamResponse:
+        store, entry = self._store_file(request)
+        return web.json_response(entry.to_json(store.id))
+
+    async def _detach_file(self, request: web.Request) -> web.StreamResponse:
+        store, entry = self._store_file(request)
+        del store.files[entry.file_id]
+        deleted = {"id": entry.file_id, "object": "vector_store.file.deleted", "deleted": True}
+        return web.json_response(deleted)
+
+    async def _search(self, request: web.Request) -> web.StreamResponse:
+        store = self._store(request.match_info["store_id"])
+        body = await _read_json(request)
+        query = body.get("query")
+        if isinstance(query, list) and all(isinstance(q, str) for q in query):
+            query = " ".join(query)
+        if not isinstance(query, str) or not query.strip():
+            raise _ApiError(400, "query must be a non-empty string", param="query")
+        max_results = body.get("max_num_results", 10)
+        if not isinstance(max_results, int) or not 1 <= max_results <= 50:
+            raise _ApiError(400, "max_num_results must be between 1 and 50", param="max_num_results")
+        return web.json_response(
+            {
+                "object": "vector_store.search_results.page",
+                "search_query": body["query"],
+                "data": self.search_store(store.id, query, max_results),
+                "has_more": False,
+                "next_page": None,
+            }
+        )
+
     # ----------------------------------------------------------------- routing / validation
 
     def _routes(self) -> list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]:
         # New endpoints (files, vector_stores, conversations) go here; auth is applied by the middleware.
         return [
             ("POST", "/v1/responses", self._handle_responses),
+            ("POST", "/v1/files", self._create_file),
+            ("GET", "/v1/files", self._list_files),
+            ("GET", "/v1/files/{file_id}", self._get_file),
+            ("DELETE", "/v1/files/{file_id}", self._delete_file),
+            ("POST", "/v1/vector_stores", self._create_store),
+            ("GET", "/v1/vector_stores", self._list_stores),
+            ("GET", "/v1/vector_stores/{store_id}", self._get_store),
+            ("DELETE", "/v1/vector_stores/{store_id}", self._delete_store),
+            ("POST", "/v1/vector_stores/{store_id}/files", self._attach_file),
+            ("GET", "/v1/vector_stores/{store_id}/files", self._list_store_files),
+            ("GET", "/v1/vector_stores/{store_id}/files/{file_id}", self._get_store_file),
+            ("DELETE", "/v1/vector_stores/{store_id}/files/{file_id}", self._detach_file),
+            ("POST", "/v1/vector_stores/{store_id}/search", self._search),
         ]
 
     @web.middleware
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        self.calls.append((request.method, request.path))
         if request.method == "POST" and request.path == "/v1/responses":
             try:
                 body = await request.json()
             except (ValueError, UnicodeDecodeError):
                 body = None
             headers = {k.lower(): v for k, v in request.headers.items()}
-            self.requests.append(RecordedRequest(body=body if isinstance(body, dict) else {},
-                                                 headers=headers, at=time.monotonic()))
+            self.requests.append(
+                RecordedRequest(
+                    body=body if isinstance(body, dict) else {}, headers=headers, at=time.monotonic()
+                )
+            )
         try:
             self._check_auth(request)
             return await handler(request)
@@ -373,8 +918,9 @@ class FakeYandex:
         except web.HTTPNotFound:
             return _ApiError(404, f"Unknown path {request.path}").to_response()
         except web.HTTPMethodNotAllowed:
-            return _ApiError(405, f"Method {request.method} not allowed", type_="invalid_request_error"
-                             ).to_response()
+            return _ApiError(
+                405, f"Method {request.method} not allowed", type_="invalid_request_error"
+            ).to_response()
 
     def _check_auth(self, request: web.Request) -> None:
         auth = request.headers.get("Authorization", "")
@@ -389,15 +935,23 @@ class FakeYandex:
         for name in UNSUPPORTED_PARAMS:
             # Even an explicit null is rejected: the consumer should omit these parameters.
             if name in body:
-                raise _ApiError(400, f"Unsupported parameter: '{name}' is not supported", param=name,
-                                code="unsupported_parameter")
+                raise _ApiError(
+                    400,
+                    f"Unsupported parameter: '{name}' is not supported",
+                    param=name,
+                    code="unsupported_parameter",
+                )
         model = body.get("model")
-        if not isinstance(model, str) or not model.startswith(f"gpt://{self.folder_id}/") or \
-                len(model) <= len(f"gpt://{self.folder_id}/"):
+        if (
+            not isinstance(model, str)
+            or not model.startswith(f"gpt://{self.folder_id}/")
+            or len(model) <= len(f"gpt://{self.folder_id}/")
+        ):
             raise _ApiError(400, f"Failed to parse model URI: {model!r}", param="model")
         temperature = body.get("temperature")
         if temperature is not None and (
-            not isinstance(temperature, int | float) or isinstance(temperature, bool)
+            not isinstance(temperature, int | float)
+            or isinstance(temperature, bool)
             or not 0 <= temperature <= 1
         ):
             raise _ApiError(400, "temperature must be between 0 and 1", param="temperature")
@@ -413,8 +967,9 @@ class FakeYandex:
             if tool["type"] == "file_search":
                 ids = tool.get("vector_store_ids")
                 if not isinstance(ids, list) or len(ids) != 1:
-                    raise _ApiError(400, "file_search supports exactly one vector store per request",
-                                    param="tools")
+                    raise _ApiError(
+                        400, "file_search supports exactly one vector store per request", param="tools"
+                    )
         return body
 
     # ----------------------------------------------------------------- /v1/responses
@@ -436,8 +991,9 @@ class FakeYandex:
     async def _complete(self, request: web.Request, body: dict[str, Any], reply: Reply) -> web.StreamResponse:
         builder = _ResponseBuilder(body, reply)
         if reply.fail_after is None:
-            return web.json_response(builder.response("completed", text=reply.text),
-                                     headers={"x-request-id": _new_id("req")})
+            return web.json_response(
+                builder.response("completed", text=reply.text), headers={"x-request-id": _new_id("req")}
+            )
         text = reply.text[: reply.fail_after]
         if reply.failure == "disconnect":
             if request.transport is not None:
@@ -446,8 +1002,11 @@ class FakeYandex:
             return web.Response(status=204)
         if reply.failure.startswith("incomplete_"):
             reason = "max_output_tokens" if reply.failure == "incomplete_max_tokens" else "content_filter"
-            return web.json_response(builder.response("incomplete", text=text, message_status="incomplete",
-                                                      incomplete_reason=reason))
+            return web.json_response(
+                builder.response(
+                    "incomplete", text=text, message_status="incomplete", incomplete_reason=reason
+                )
+            )
         raise _ApiError(500, reply.error_message or "Internal error", type_="server_error")
 
     async def _stream(self, request: web.Request, body: dict[str, Any], reply: Reply) -> web.StreamResponse:
@@ -478,8 +1037,9 @@ class FakeYandex:
             await resp.write_eof()
         return resp
 
-    async def _produce(self, request: web.Request, resp: web.StreamResponse, body: dict[str, Any],
-                       reply: Reply) -> None:
+    async def _produce(
+        self, request: web.Request, resp: web.StreamResponse, body: dict[str, Any], reply: Reply
+    ) -> None:
         b = _ResponseBuilder(body, reply)
         failing = reply.fail_after is not None
         text = reply.text[: reply.fail_after] if failing else reply.text
@@ -508,8 +1068,11 @@ class FakeYandex:
             await send("response.in_progress", response=b.response("in_progress"))
             for index, item in enumerate(b.tool_items):
                 await self._send_tool_call(send, index, item)
-            await send("response.output_item.added", output_index=b.msg_index,
-                       item=b.message_item("", "in_progress", with_content=False))
+            await send(
+                "response.output_item.added",
+                output_index=b.msg_index,
+                item=b.message_item("", "in_progress", with_content=False),
+            )
             await send("response.content_part.added", **msg_loc, part=b.text_part("", with_annotations=False))
 
         await pause(reply.first_delay)
@@ -517,6 +1080,8 @@ class FakeYandex:
             if i:
                 await pause(reply.delay)
             await send("response.output_text.delta", **msg_loc, delta=chunk, logprobs=[])
+            if self.on_delta is not None:
+                self.on_delta(body, chunk, time.monotonic())
 
         if failing:
             await self._fail(request, send, b, reply, text, msg_loc)
@@ -524,34 +1089,55 @@ class FakeYandex:
 
         if full:
             for i, annotation in enumerate(reply.citations):
-                await send("response.output_text.annotation.added", **msg_loc, annotation_index=i,
-                           annotation=annotation)
+                await send(
+                    "response.output_text.annotation.added",
+                    **msg_loc,
+                    annotation_index=i,
+                    annotation=annotation,
+                )
             await send("response.output_text.done", **msg_loc, text=text, logprobs=[])
             await send("response.content_part.done", **msg_loc, part=b.text_part(text, with_annotations=True))
-            await send("response.output_item.done", output_index=b.msg_index,
-                       item=b.message_item(text, "completed"))
+            await send(
+                "response.output_item.done", output_index=b.msg_index, item=b.message_item(text, "completed")
+            )
         await send("response.completed", response=b.response("completed", text=text))
 
-    async def _send_tool_call(self, send: Callable[..., Awaitable[None]], index: int,
-                              item: dict[str, Any]) -> None:
+    async def _send_tool_call(
+        self, send: Callable[..., Awaitable[None]], index: int, item: dict[str, Any]
+    ) -> None:
         prefix = f"response.{item['type']}"
         await send("response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
         for phase in ("in_progress", "searching", "completed"):
             await send(f"{prefix}.{phase}", item_id=item["id"], output_index=index)
         await send("response.output_item.done", output_index=index, item=item)
 
-    async def _fail(self, request: web.Request, send: Callable[..., Awaitable[None]], b: _ResponseBuilder,
-                    reply: Reply, text: str, msg_loc: dict[str, Any]) -> None:
+    async def _fail(
+        self,
+        request: web.Request,
+        send: Callable[..., Awaitable[None]],
+        b: _ResponseBuilder,
+        reply: Reply,
+        text: str,
+        msg_loc: dict[str, Any],
+    ) -> None:
         message = reply.error_message or "Internal error"
         if reply.failure == "sse_error":
             await send("error", code="server_error", message=message, param=None)
         elif reply.failure == "sse_error_nested":
-            await send("error", error={"type": "server_error", "code": "server_error", "message": message,
-                                       "param": None})
+            await send(
+                "error",
+                error={"type": "server_error", "code": "server_error", "message": message, "param": None},
+            )
         elif reply.failure == "response_failed":
-            await send("response.failed", response=b.response(
-                "failed", text=text, message_status="incomplete",
-                error={"code": "server_error", "message": message}))
+            await send(
+                "response.failed",
+                response=b.response(
+                    "failed",
+                    text=text,
+                    message_status="incomplete",
+                    error={"code": "server_error", "message": message},
+                ),
+            )
         elif reply.failure == "disconnect":
             # close() flushes what was already written, then FINs without the terminating chunk, so the
             # client gets the deltas and then an incomplete-body protocol error.
@@ -561,10 +1147,17 @@ class FakeYandex:
             reason = "max_output_tokens" if reply.failure == "incomplete_max_tokens" else "content_filter"
             if not reply.minimal_events:
                 await send("response.output_text.done", **msg_loc, text=text, logprobs=[])
-                await send("response.content_part.done", **msg_loc,
-                           part=b.text_part(text, with_annotations=True))
-                await send("response.output_item.done", output_index=b.msg_index,
-                           item=b.message_item(text, "incomplete"))
-            await send("response.incomplete", response=b.response(
-                "incomplete", text=text, message_status="incomplete", incomplete_reason=reason))
-
+                await send(
+                    "response.content_part.done", **msg_loc, part=b.text_part(text, with_annotations=True)
+                )
+                await send(
+                    "response.output_item.done",
+                    output_index=b.msg_index,
+                    item=b.message_item(text, "incomplete"),
+                )
+            await send(
+                "response.incomplete",
+                response=b.response(
+                    "incomplete", text=text, message_status="incomplete", incomplete_reason=reason
+                ),
+            )

@@ -1,0 +1,243 @@
+"""Runs ONE HTTP fake (Telegram Bot API or Yandex Responses API) in its own process for the benchmark.
+
+    python -m bench.fake_server telegram --private-interval 1 --group-per-minute 20 --global-per-second 30
+    python -m bench.fake_server yandex --chunk-size 4 --cps 150 --first-delay 0.6
+
+On start it prints one JSON line to stdout: {"api": <base URL of the fake>, "control": <control URL>}.
+The control server (loopback) answers:
+
+* ``GET /status``  — a few live counters (cheap; the harness polls it);
+* ``POST /inject`` — telegram only, ``{"chats": [ids]}``: one question per private chat, all at once;
+* ``POST /dump``   — ``{"path": ...}``: writes the raw measurements as JSON;
+* ``POST /shutdown``.
+
+The process also exits on SIGTERM/SIGINT and when its parent dies (PR_SET_PDEATHSIG), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import json
+import signal
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+
+from bench.answer import ANSWER, chat_of_request, covered, normalise, question
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.yandex import FakeYandex, Reply, split_chunks
+
+FRAME_METHODS = frozenset({"sendmessage", "editmessagetext"})
+VISIBLE_METHODS = frozenset({"sendchataction", "sendmessage", "sendmessagedraft"})
+ANSWER_NORM = normalise(ANSWER)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits (no orphans if the harness is killed)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class BenchTelegram(FakeTelegram):
+    """The Telegram fake, plus: when each update was first handed to the bot in a getUpdates response."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delivered_at: dict[int, float] = {}
+        self.update_chat: dict[int, int] = {}
+        self.injected_at: float | None = None
+        self.complete_chats: set[int] = set()
+        self.polled = False
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.polled = True
+        result = await super()._get_updates(params)
+        now = time.monotonic()
+        for update in result:
+            self.delivered_at.setdefault(update["update_id"], now)
+        return result
+
+    def inject(self, chats: list[int]) -> dict[str, Any]:
+        for chat in chats:
+            message = self.user_message(chat, question(chat), first_name=f"User{chat}")
+            # user_message() enqueued exactly one update; its id is the newest one.
+            self.update_chat[self._next_update_id - 1] = message["chat"]["id"]
+        self.injected_at = time.monotonic()
+        return {"injected": len(chats), "at": self.injected_at}
+
+    def status(self) -> dict[str, Any]:
+        latest: dict[int, str] = {}
+        for (chat, _), sent in self._sent.items():
+            if chat in self.complete_chats or sent.deleted or sent.text is None:
+                continue
+            latest[chat] = latest.get(chat, "") + sent.text
+        for chat, text in latest.items():
+            if covered(text, ANSWER_NORM) >= len(ANSWER_NORM):
+                self.complete_chats.add(chat)
+        return {
+            "polling": self.polled,
+            "calls": len(self.calls),
+            "flood": self.flood_count(),
+            "complete": len(self.complete_chats),
+            "delivered": len(self.delivered_at),
+        }
+
+    def dump(self) -> dict[str, Any]:
+        calls = []
+        for call in self.calls:
+            method = call.method.lower()
+            record: dict[str, Any] = {
+                "m": method,
+                "chat": call.params.get("chat_id"),
+                "at": call.at,
+                "st": call.status,
+            }
+            if method in FRAME_METHODS and call.status == 200:
+                record["cover"] = covered(str(call.params.get("text") or ""), ANSWER_NORM)
+            calls.append(record)
+        return {
+            "kind": "telegram",
+            "answer_norm_len": len(ANSWER_NORM),
+            "calls": calls,
+            "delivered_at": {str(k): v for k, v in self.delivered_at.items()},
+            "update_chat": {str(k): v for k, v in self.update_chat.items()},
+            "injected_at": self.injected_at,
+            "flood_count": self.flood_count(),
+        }
+
+
+class BenchYandex:
+    """The Yandex fake answering every question with ANSWER, recording when each delta was written."""
+
+    def __init__(self, *, chunk_size: int, cps: float, first_delay: float) -> None:
+        self.fake = FakeYandex()
+        chunks = split_chunks(ANSWER, chunk_size)
+        # Pace the chunks so the whole answer streams at `cps` characters per second on average.
+        delay = len(ANSWER) / cps / max(1, len(chunks))
+        self.reply = Reply(text=ANSWER, chunk_size=chunk_size, delay=delay, first_delay=first_delay)
+        self.chunks_per_answer = len(chunks)
+        self.fake.responder = lambda body: self.reply
+        self.fake.on_delta = self._on_delta
+        self.deltas: dict[int, list[tuple[float, int]]] = defaultdict(list)  # chat -> (at, alnum chars)
+        self._chat_by_body: dict[int, int | None] = {}
+        self.total_deltas = 0
+        self.unknown = 0
+
+    def _on_delta(self, body: dict[str, Any], chunk: str, at: float) -> None:
+        key = id(body)
+        if key not in self._chat_by_body:
+            self._chat_by_body[key] = chat_of_request(body)
+        chat = self._chat_by_body[key]
+        self.total_deltas += 1
+        if chat is None:
+            self.unknown += 1
+            return
+        self.deltas[chat].append((at, len(normalise(chunk))))
+
+    def status(self) -> dict[str, Any]:
+        finished = sum(1 for d in self.deltas.values() if len(d) >= self.chunks_per_answer)
+        return {
+            "requests": len(self.fake.requests),
+            "open_streams": self.fake.open_streams,
+            "deltas": self.total_deltas,
+            "finished": finished,
+            "closed_by_client": self.fake.closed_by_client,
+        }
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "kind": "yandex",
+            "chunks_per_answer": self.chunks_per_answer,
+            "delay": self.reply.delay,
+            "requests": len(self.fake.requests),
+            "closed_by_client": self.fake.closed_by_client,
+            "unknown_deltas": self.unknown,
+            "deltas": {str(chat): items for chat, items in self.deltas.items()},
+        }
+
+
+async def serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    if args.kind == "telegram":
+        fake: Any = BenchTelegram(
+            private_interval=args.private_interval or None,
+            group_per_minute=args.group_per_minute or None,
+            global_per_second=args.global_per_second or None,
+        )
+        api_url = await fake.start()
+        target: Any = fake
+    else:
+        target = BenchYandex(chunk_size=args.chunk_size, cps=args.cps, first_delay=args.first_delay)
+        api_url = await target.fake.start()
+        fake = target.fake
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(target.status())
+
+    async def inject(request: web.Request) -> web.Response:
+        if not isinstance(target, BenchTelegram):
+            raise web.HTTPNotFound()
+        body = await request.json()
+        return web.json_response(target.inject([int(c) for c in body["chats"]]))
+
+    async def dump(request: web.Request) -> web.Response:
+        body = await request.json()
+        data = target.dump()
+        with open(body["path"], "w") as file:
+            json.dump(data, file)
+        return web.json_response({"ok": True})
+
+    async def shutdown(request: web.Request) -> web.Response:
+        stop.set()
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/status", status)
+    app.router.add_post("/inject", inject)
+    app.router.add_post("/dump", dump)
+    app.router.add_post("/shutdown", shutdown)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    print(json.dumps({"api": api_url, "control": f"http://127.0.0.1:{port}"}), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await fake.stop()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3):
+                await runner.cleanup()
+
+
+def main() -> int:
+    die_with_parent()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=["telegram", "yandex"])
+    parser.add_argument("--private-interval", type=float, default=1.0)
+    parser.add_argument("--group-per-minute", type=int, default=20)
+    parser.add_argument("--global-per-second", type=int, default=30)
+    parser.add_argument("--chunk-size", type=int, default=4, help="0 = sentence-sized chunks")
+    parser.add_argument("--cps", type=float, default=150.0, help="characters per second of a stream")
+    parser.add_argument("--first-delay", type=float, default=0.6)
+    args = parser.parse_args()
+    asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

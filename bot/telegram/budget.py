@@ -1,0 +1,48 @@
+"""The bot-wide budget of Telegram calls, shared by every answer streaming at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.clock import Clock
+
+# Telegram allows about 30 messages per second per bot (edits included); staying below leaves room for
+# commands, chat actions and other processes' bursts.
+DEFAULT_CALLS_PER_SECOND = 25.0
+
+
+class CallBudget:
+    """A token bucket: `rate` calls per second on average, at most `burst` at once.
+
+    Waiters are served first come, first served (one asyncio.Lock queue), so when many chats stream at
+    once each gets its turn in order rather than the fastest ones starving the rest. Callers render their
+    frame after `acquire()` returns, so the wait never makes a frame stale.
+    """
+
+    def __init__(
+        self, clock: Clock, rate: float = DEFAULT_CALLS_PER_SECOND, burst: float | None = None
+    ) -> None:
+        self._clock = clock
+        self._rate = rate
+        self._burst = burst if burst is not None else max(1.0, rate / 5)
+        self._tokens = self._burst
+        self._updated = clock.now()
+        self._queue = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock.now()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+
+    async def acquire(self) -> None:
+        async with self._queue:
+            self._refill()
+            if self._tokens < 1:
+                await self._clock.sleep((1 - self._tokens) / self._rate)
+                self._refill()
+            self._tokens -= 1
+
+    def pause(self, seconds: float) -> None:
+        """A bot-wide flood pause: spend the bucket ahead so nobody sends for `seconds`."""
+        self._refill()
+        self._tokens = min(self._tokens, -seconds * self._rate)

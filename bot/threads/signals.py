@@ -1,0 +1,39 @@
+"""Stop requests that reach the bot process actually streaming the answer, whichever process got /stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+
+class StopSignals:
+    """Redis pub/sub channel `<prefix>stop` carrying the thread keys of answers to stop."""
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
+        self._redis = redis
+        self._channel = f"{prefix}stop"
+
+    async def publish(self, chat_key: str) -> None:
+        await self._redis.publish(self._channel, chat_key)
+
+    async def listen(self, on_stop: Callable[[str], object], ready: asyncio.Event | None = None) -> None:
+        """Call `on_stop(chat_key)` for every request until cancelled; reconnects after Redis errors."""
+        while True:
+            try:
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    if ready is not None:
+                        ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            on_stop(str(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis restarts must not end stop handling for good
+                log.warning("stop channel failed; resubscribing", exc_info=True)
+                await asyncio.sleep(1)
