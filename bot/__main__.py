@@ -1,4 +1,4 @@
-"""`python -m bot`: check the settings, then run the bot with long polling."""
+"""`python -m bot`: check the settings, then run the bot with long polling; `python -m bot kb ...`: the CLI."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from bot.config import SettingsError, load_settings
 EXIT_BAD_CONFIG = 2
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["kb"]:
+        from bot.cli import main as cli_main
+
+        return cli_main(args)
     try:
         settings = load_settings()
     except SettingsError as error:

@@ -185,9 +185,9 @@ class ReplyStreamer:
                 return None
             self._pushed_chars = 0
             return [styled(self._texts.tool_status[self._tool], "italic")]
-        boundary = max(text.rfind(" "), text.rfind("\n"))
-        if boundary > 0 and len(text) - boundary < MAX_WORD_WAIT:
-            text = text[:boundary]
+        boundary = max(text.rfind(" "), text.rfind("\n"))  # -1: not even one whole word yet
+        if len(text) - boundary <= MAX_WORD_WAIT:
+            text = text[: max(boundary, 0)]
         grown = len(text) - max(self._pushed_chars, 0)
         if self._pushed_chars > 0 and grown < MIN_NEW_CHARACTERS:
             return None

@@ -1,0 +1,264 @@
+"""`python -m bot kb ...`: fill and inspect the knowledge base from a shell.
+
+Exit codes a script can rely on: 0 all good, 1 something failed (some files, or a Yandex/Redis error),
+2 bad usage or configuration, 3 the document to remove was not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from bot.assistant.knowledge import (
+    Document,
+    DocumentNotFound,
+    DocumentStage,
+    KnowledgeBase,
+    KnowledgeError,
+    check_document,
+    is_supported,
+)
+from bot.config import Settings, SettingsError, load_settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+
+_STATUS_WORDS = {"in_progress": "indexing", "completed": "ready"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Manage the bot's knowledge base.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    kb = commands.add_parser("kb", help="the knowledge base (documents the bot answers from)")
+    actions = kb.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    add = actions.add_parser("add", help="upload files, and folders recursively, and wait until indexed")
+    add.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    add.add_argument("--jobs", type=_positive_int, default=3, help="files uploaded at once (default 3)")
+    add.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for one file's indexing (default 600)"
+    )
+
+    actions.add_parser("list", help="list the documents")
+
+    remove = actions.add_parser("remove", help="remove a document by name or file id")
+    remove.add_argument("name_or_id", metavar="NAME|ID")
+
+    search = actions.add_parser("search", help="show the passages that best match a query")
+    search.add_argument("query", nargs="+", metavar="QUERY")
+    search.add_argument("-n", "--max-results", type=_positive_int, default=5)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run one command; `argv` is what follows `python -m bot` (e.g. ["kb", "list"]). The exit code."""
+    try:
+        args = build_parser().parse_args(list(argv))
+    except SystemExit as stop:  # argparse exits on --help (0) and on bad usage (2)
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    if settings.redis_url is None:
+        # Without a shared Redis the catalogue and the store id would vanish with this process.
+        print("Invalid configuration:\n  REDIS_URL: the knowledge base commands need it", file=sys.stderr)
+        return EXIT_USAGE
+
+    from bot.logs import configure_logging
+
+    secrets = [settings.bot_token.get_secret_value(), settings.yandex_credential]
+    secrets.append(settings.redis_url.get_secret_value())
+    configure_logging(settings.log_level, secrets)
+    return asyncio.run(_run(args, settings))
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here so `--help` and configuration errors answer without loading the heavy libraries.
+    from bot.app import build_redis
+    from bot.assistant.client import build_openai_client
+
+    client = build_openai_client(
+        base_url=settings.yandex_base_url,
+        credential=settings.yandex_credential,
+        folder_id=settings.yandex_folder_id,
+        timeout=settings.yandex_timeout,
+        max_retries=settings.yandex_max_retries,
+        data_logging=settings.yandex_data_logging,
+    )
+    redis, _ = build_redis(settings)
+    kb = KnowledgeBase(
+        client, redis, prefix=settings.redis_prefix, configured_store_id=settings.yandex_vector_store_id
+    )
+    try:
+        if args.action == "add":
+            return await _add(kb, args.paths, jobs=args.jobs, timeout=args.timeout)
+        if args.action == "list":
+            return await _list(kb)
+        if args.action == "remove":
+            return await _remove(kb, args.name_or_id)
+        return await _search(kb, " ".join(args.query), args.max_results)
+    except KnowledgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await client.close()
+        await redis.aclose()
+
+
+# --------------------------------------------------------------------- kb add
+
+
+def collect_files(paths: Sequence[Path]) -> list[Path]:
+    """The files named, and the files under the folders named (hidden ones left out), in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                child
+                for child in sorted(path.rglob("*"))
+                if child.is_file() and not any(part.startswith(".") for part in child.relative_to(path).parts)
+            )
+        else:
+            found.append(path)
+    return found
+
+
+async def _add(kb: KnowledgeBase, paths: Sequence[Path], *, jobs: int, timeout: float) -> int:
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        # Checked before any upload, so a typo does not leave half a folder uploaded.
+        for path in missing:
+            print(f"error: {path}: no such file or folder", file=sys.stderr)
+        return EXIT_USAGE
+    files = collect_files(paths)
+    wanted = []
+    for path in files:
+        if is_supported(path.name):
+            wanted.append(path)
+        else:
+            print(f"skipped {path}: this file type cannot be indexed", file=sys.stderr)
+    skipped = len(files) - len(wanted)
+    semaphore = asyncio.Semaphore(jobs)
+    in_place = jobs == 1 and sys.stderr.isatty()
+
+    async def upload(index: int, path: Path) -> bool:
+        async with semaphore:
+            line = _ProgressLine(f"[{index}/{len(wanted)}] {path}", sys.stderr, in_place=in_place)
+            return await _upload_one(kb, path, line, timeout)
+
+    results = await asyncio.gather(*(upload(i, path) for i, path in enumerate(wanted, start=1)))
+    failed = results.count(False)
+    print(f"{len(wanted) - failed} added, {failed} failed, {skipped} skipped")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+async def _upload_one(kb: KnowledgeBase, path: Path, line: _ProgressLine, timeout: float) -> bool:
+    try:
+        # Size first: a file over the limit is refused without being read into memory.
+        check_document(path.name, path.stat().st_size)
+        content = await asyncio.to_thread(path.read_bytes)
+        await kb.add_document(path.name, content, progress=line.stage, timeout=timeout)
+    except (KnowledgeError, OSError) as error:
+        line.finish(f"failed: {_reason(error)}")
+        return False
+    return True
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return str(error)
+
+
+@dataclass
+class _ProgressLine:
+    """One file's progress on stderr: a line per stage, or one line rewritten in place on a terminal."""
+
+    label: str
+    stream: TextIO
+    in_place: bool = False
+    started: float = field(default_factory=time.monotonic, init=False)
+
+    async def stage(self, stage: DocumentStage) -> None:
+        if stage is DocumentStage.READY:
+            self.finish("ready")
+        elif stage is not DocumentStage.FAILED:  # the failure is printed with its reason
+            self._write(f"{stage.value}…", final=False)
+
+    def finish(self, text: str) -> None:
+        self._write(text, final=True)
+
+    def _write(self, text: str, *, final: bool) -> None:
+        message = f"{self.label}: {text} ({time.monotonic() - self.started:.1f}s)"
+        if self.in_place:
+            self.stream.write(f"\r\x1b[K{message}" + ("\n" if final else ""))
+        else:
+            self.stream.write(message + "\n")
+        self.stream.flush()
+
+
+# --------------------------------------------------------------------- kb list / remove / search
+
+
+async def _list(kb: KnowledgeBase) -> int:
+    documents = await kb.list_documents()
+    if not documents:
+        print("The knowledge base is empty.")
+        return EXIT_OK
+    rows = [("NAME", "SIZE", "STATUS", "ADDED", "ID"), *(_row(document) for document in documents)]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4])
+    return EXIT_OK
+
+
+def _row(document: Document) -> tuple[str, str, str, str, str]:
+    status = _STATUS_WORDS.get(document.status, document.status)
+    added = document.added_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    return (document.name, _size(document.size), status, added, document.file_id)
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024**2:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024**2:.1f} MB"
+
+
+async def _remove(kb: KnowledgeBase, name_or_id: str) -> int:
+    try:
+        document = await kb.remove_document(name_or_id)
+    except DocumentNotFound as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    print(f"removed {document.name} ({document.file_id})")
+    return EXIT_OK
+
+
+async def _search(kb: KnowledgeBase, query: str, max_results: int) -> int:
+    passages = await kb.search(query, max_results=max_results)
+    if not passages:
+        print("Nothing found.")
+    for passage in passages:
+        print(f"{passage.score:.2f}  {passage.filename}")
+        print(textwrap.indent(textwrap.shorten(passage.text, width=400, placeholder=" …"), "    "))
+    return EXIT_OK
