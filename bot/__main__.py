@@ -1,4 +1,4 @@
-"""`python -m bot`: check the settings, then run the bot with long polling; `python -m bot kb ...`: the CLI."""
+"""`python -m bot`: check the settings, then run the bot with long polling (`python -m bot kb`: the CLI)."""
 
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         if args.action == "add":
-            return await _add(kb, args.paths, jobs=args.jobs, timeout=args.timeout)
+            return await _add(kb, args.paths, jobs=args.jobs, indexing_timeout=args.timeout)
         if args.action == "list":
             return await _list(kb)
         if args.action == "remove":
@@ -141,41 +141,55 @@ def collect_files(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-async def _add(kb: KnowledgeBase, paths: Sequence[Path], *, jobs: int, timeout: float) -> int:
+@dataclass(frozen=True)
+class _Plan:
+    missing: list[Path]
+    wanted: list[Path]
+    skipped: list[Path]
+
+
+def _plan(paths: Sequence[Path]) -> _Plan:
     missing = [path for path in paths if not path.exists()]
-    if missing:
+    files = collect_files([path for path in paths if path.exists()])
+    wanted = [path for path in files if is_supported(path.name)]
+    skipped = [path for path in files if not is_supported(path.name)]
+    return _Plan(missing, wanted, skipped)
+
+
+async def _add(kb: KnowledgeBase, paths: Sequence[Path], *, jobs: int, indexing_timeout: float) -> int:
+    plan = await asyncio.to_thread(_plan, paths)
+    if plan.missing:
         # Checked before any upload, so a typo does not leave half a folder uploaded.
-        for path in missing:
+        for path in plan.missing:
             print(f"error: {path}: no such file or folder", file=sys.stderr)
         return EXIT_USAGE
-    files = collect_files(paths)
-    wanted = []
-    for path in files:
-        if is_supported(path.name):
-            wanted.append(path)
-        else:
-            print(f"skipped {path}: this file type cannot be indexed", file=sys.stderr)
-    skipped = len(files) - len(wanted)
+    for path in plan.skipped:
+        print(f"skipped {path}: this file type cannot be indexed", file=sys.stderr)
     semaphore = asyncio.Semaphore(jobs)
     in_place = jobs == 1 and sys.stderr.isatty()
+    total = len(plan.wanted)
 
     async def upload(index: int, path: Path) -> bool:
         async with semaphore:
-            line = _ProgressLine(f"[{index}/{len(wanted)}] {path}", sys.stderr, in_place=in_place)
-            return await _upload_one(kb, path, line, timeout)
+            line = _ProgressLine(f"[{index}/{total}] {path}", sys.stderr, in_place=in_place)
+            return await _upload_one(kb, path, line, indexing_timeout=indexing_timeout)
 
-    results = await asyncio.gather(*(upload(i, path) for i, path in enumerate(wanted, start=1)))
+    results = await asyncio.gather(*(upload(i, path) for i, path in enumerate(plan.wanted, start=1)))
     failed = results.count(False)
-    print(f"{len(wanted) - failed} added, {failed} failed, {skipped} skipped")
+    print(f"{total - failed} added, {failed} failed, {len(plan.skipped)} skipped")
     return EXIT_FAILED if failed else EXIT_OK
 
 
-async def _upload_one(kb: KnowledgeBase, path: Path, line: _ProgressLine, timeout: float) -> bool:
+def _read(path: Path) -> bytes:
+    # Size first: a file over the limit is refused without being read into memory.
+    check_document(path.name, path.stat().st_size)
+    return path.read_bytes()
+
+
+async def _upload_one(kb: KnowledgeBase, path: Path, line: _ProgressLine, *, indexing_timeout: float) -> bool:
     try:
-        # Size first: a file over the limit is refused without being read into memory.
-        check_document(path.name, path.stat().st_size)
-        content = await asyncio.to_thread(path.read_bytes)
-        await kb.add_document(path.name, content, progress=line.stage, timeout=timeout)
+        content = await asyncio.to_thread(_read, path)
+        await kb.add_document(path.name, content, progress=line.stage, timeout=indexing_timeout)
     except (KnowledgeError, OSError) as error:
         line.finish(f"failed: {_reason(error)}")
         return False

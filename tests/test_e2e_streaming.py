@@ -186,9 +186,7 @@ async def test_citations_are_listed_once_and_saved_with_the_answer(
     telegram.user_message(CHAT, "how long is vacation?")
     await telegram.wait_until(lambda: "Sources:" in "".join(texts(telegram)))
     [reply] = telegram.bot_messages(CHAT)
-    assert reply.text == (
-        "Vacation is 28 days.\n\nSources:\n1. handbook.pdf\n2. https://example.com/page"
-    )
+    assert reply.text == ("Vacation is 28 days.\n\nSources:\n1. handbook.pdf\n2. https://example.com/page")
     assert any(e["type"] == "text_link" and e["url"] == "https://example.com/page" for e in reply.entities)
     [_, answer] = await app.store.history(str(CHAT))
     assert answer.citations == ("handbook.pdf", "https://example.com/page")
@@ -228,7 +226,9 @@ async def test_how_an_answer_ended_is_said_under_it(
     assert texts(telegram) == [f"Part of an ans\n\n{notice}"]
 
 
-async def test_minimal_event_streams_work(telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner) -> None:
+async def test_minimal_event_streams_work(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
+) -> None:
     yandex.script(Reply(text="Only deltas and completed.", minimal_events=True, chunk_size=0))
     await run_bot()
     telegram.user_message(CHAT, "minimal")

@@ -41,8 +41,3 @@ class CallBudget:
                 await self._clock.sleep((1 - self._tokens) / self._rate)
                 self._refill()
             self._tokens -= 1
-
-    def pause(self, seconds: float) -> None:
-        """A bot-wide flood pause: spend the bucket ahead so nobody sends for `seconds`."""
-        self._refill()
-        self._tokens = min(self._tokens, -seconds * self._rate)

@@ -16,7 +16,6 @@ from bot.assistant.events import (
     AnswerEvent,
     Citation,
     Failed,
-    FailureKind,
     Finished,
     TextDelta,
     Tool,
@@ -202,7 +201,7 @@ class ReplyStreamer:
         notice = self._closing_notice()
         if not body.text:
             # Nothing was written: the notice (or a plain error) is the whole reply.
-            return split_rendered(styled(notice or self._texts.failure_before_text[FailureKind.ERROR]))
+            return split_rendered(styled(notice or self._texts.empty_answer))
         if notice:
             body = body + Rendered("\n\n") + styled(notice, "italic")
         if outcome.citations:

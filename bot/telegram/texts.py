@@ -24,6 +24,7 @@ class Texts:
     reset_done: str
     failure_before_text: dict[FailureKind, str]
     failure_mid_stream: str
+    empty_answer: str
     finish_notice: dict[FinishReason, str]
     internal_error: str
     tool_status: dict[Tool, str]
@@ -64,6 +65,7 @@ ENGLISH = Texts(
         FailureKind.ERROR: "Something went wrong while preparing the answer. Please try again.",
     },
     failure_mid_stream="⚠️ The answer was interrupted by an error and may be incomplete.",
+    empty_answer="The model returned an empty answer. Please try rephrasing your question.",
     finish_notice={
         FinishReason.COMPLETED: "",
         FinishReason.MAX_OUTPUT_TOKENS: "✂️ The answer was cut at the length limit.",
@@ -117,6 +119,7 @@ RUSSIAN = Texts(
         FailureKind.ERROR: "Что-то пошло не так при подготовке ответа. Попробуйте ещё раз.",
     },
     failure_mid_stream="⚠️ Ответ прерван из-за ошибки и может быть неполным.",
+    empty_answer="Модель вернула пустой ответ. Попробуйте переформулировать вопрос.",
     finish_notice={
         FinishReason.COMPLETED: "",
         FinishReason.MAX_OUTPUT_TOKENS: "✂️ Ответ обрезан: достигнут предел длины.",
