@@ -19,8 +19,8 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings, StreamMode
 from bot.telegram.budget import CallBudget
 from bot.telegram.calls import ChatCaller
-from bot.telegram.handlers import build_router
 from bot.telegram.pacing import Pacer
+from bot.telegram.routers import build_routers
 from bot.telegram.streamer import ReplyStreamer
 from bot.telegram.surface import ReplySurface
 from bot.telegram.target import ChatTarget
@@ -112,7 +112,7 @@ class App:
             history_max_chars=settings.history_max_chars,
         )
         self.dispatcher = Dispatcher(runner=self.runner, store=self.store)
-        self.dispatcher.include_router(build_router())
+        self.dispatcher.include_routers(*build_routers())
         self.dispatcher.startup.register(self._on_startup)
         self.ready = (
             asyncio.Event()
