@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Telegram's rule for setWebhook's secret_token.
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful, friendly assistant in a Telegram chat. Answer clearly and concisely, "
@@ -57,6 +61,14 @@ class Settings(BaseSettings):
     thread_ttl_days: Annotated[float, Field(gt=0)] = 30.0
     turn_lease_seconds: Annotated[float, Field(ge=5)] = 30.0
 
+    burst_seconds: Annotated[float, Field(ge=0, le=10)] = 1.5
+    queue_notice_seconds: Annotated[float, Field(ge=0)] = 5.0
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20.0
+
+    # Per-user limits (admins are exempt)
+    rate_limit_per_minute: Annotated[int, Field(ge=0)] = 20
+    daily_token_budget: Annotated[int, Field(ge=0)] = 0
+
     # Streaming
     stream_mode: StreamMode = StreamMode.EDIT
     stream_interval: Annotated[float, Field(gt=0)] = 1.0
@@ -73,6 +85,17 @@ class Settings(BaseSettings):
     allowed_user_ids: IdList = frozenset()
     allowed_chat_ids: IdList = frozenset()
     admin_user_ids: IdList = frozenset()
+
+    # Webhook mode (WEBHOOK_URL set) and health checks
+    webhook_url: str | None = None
+    # Validated even when unset: it is required exactly when WEBHOOK_URL is set.
+    webhook_secret: Annotated[SecretStr | None, Field(validate_default=True)] = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: any free port (tests)
+    webhook_path: str = "/telegram/webhook"
+    health_host: str = "127.0.0.1"
+    health_port: Annotated[int | None, Field(ge=0, le=65535)] = None
+    update_dedupe_ttl_seconds: Annotated[int, Field(ge=60)] = 86400
 
     log_level: str = "INFO"
 
@@ -99,6 +122,35 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_https(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None  # WEBHOOK_URL= (empty) means polling, like leaving it out
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (Telegram delivers webhooks over HTTPS only)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            value = None
+        if value is None:
+            if info.data.get("webhook_url"):
+                raise ValueError("is required when WEBHOOK_URL is set (Telegram sends it with every update)")
+            return None
+        if not WEBHOOK_SECRET_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -1,27 +1,69 @@
-"""One turn: a user's message in, the assistant's streamed answer out, both kept in the thread."""
+"""One turn: a user's question in, the assistant's streamed answer out, both kept in the thread."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from bot.assistant.client import Assistant
-from bot.telegram.streamer import ReplyStreamer, StreamOutcome
+from bot.clock import Clock
+from bot.telegram.streamer import ProgressCallback, ReplyStreamer, StreamOutcome
 from bot.telegram.target import ChatTarget
 from bot.telegram.texts import Texts
 from bot.threads.gate import TurnGate
+from bot.threads.journal import AnswerJournal, AnswerRecord
+from bot.threads.limits import UsageLimits
 from bot.threads.models import MessageStatus, ThreadMessage, context_window
 from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
 
 log = logging.getLogger(__name__)
 
-StreamerFactory = Callable[[ChatTarget, Texts], ReplyStreamer]
+StreamerFactory = Callable[..., ReplyStreamer]
+Notifier = Callable[[ChatTarget, str], Awaitable[None]]
+ToolsProvider = Callable[[], Awaitable[Sequence[dict[str, Any]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A user's message to answer."""
+
+    target: ChatTarget
+    text: str
+    texts: Texts
+    user_id: int | None = None
+    author: str | None = None  # named to the model in group threads, where several people talk
+
+
+@dataclass(slots=True)
+class _Burst:
+    """Messages a user sent in quick succession while nothing was running: answered as one turn."""
+
+    first: Question
+    texts: list[str] = field(default_factory=list)
+    last_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPolicy:
+    history_max_messages: int
+    history_max_chars: int
+    burst_seconds: float = 0.0
+    queue_notice_seconds: float = 5.0
 
 
 class TurnRunner:
-    """Answers a chat's messages one at a time, in order, with the finished turns before as context."""
+    """Answers each chat's questions one at a time, in order, with the finished turns before as context.
+
+    A burst of messages while the chat is idle becomes one turn; a message waiting behind a long answer
+    is told so after a few seconds; `stop()` reaches the answer in whichever process streams it; at
+    shutdown `interrupt_all()` ends running answers with a notice. While an answer streams, a record in
+    the journal lets the next start close it off if this process dies.
+    """
 
     def __init__(
         self,
@@ -29,32 +71,42 @@ class TurnRunner:
         store: ThreadStore,
         gate: TurnGate,
         signals: StopSignals,
+        journal: AnswerJournal,
+        limits: UsageLimits,
         assistant: Assistant,
         streamer_factory: StreamerFactory,
-        history_max_messages: int,
-        history_max_chars: int,
+        notify: Notifier,
+        policy: TurnPolicy,
+        clock: Clock,
+        tools: ToolsProvider | None = None,
     ) -> None:
         self._store = store
         self._gate = gate
         self._signals = signals
+        self._journal = journal
+        self._limits = limits
         self._assistant = assistant
         self._streamer_factory = streamer_factory
-        self._max_messages = history_max_messages
-        self._max_chars = history_max_chars
+        self._notify = notify
+        self._policy = policy
+        self._clock = clock
+        self._tools = tools
         self._running: set[asyncio.Task[object]] = set()
         self._streaming: dict[str, ReplyStreamer] = {}
+        self._bursts: dict[str, _Burst] = {}
+        self._records: dict[str, AnswerRecord] = {}
 
     @property
     def running(self) -> set[asyncio.Task[object]]:
-        """Tasks answering or waiting to answer (the app waits for them, then cancels them, at shutdown)."""
+        """Tasks answering or waiting to answer (the app waits for them at shutdown)."""
         return self._running
 
-    def stop_local(self, chat_key: str) -> bool:
+    def stop_local(self, chat_key: str, *, interrupted: bool = False) -> bool:
         """Stop the answer this process is streaming in the chat; False when there is none here."""
         streamer = self._streaming.get(chat_key)
         if streamer is None:
             return False
-        streamer.stop()
+        streamer.stop(interrupted=interrupted)
         return True
 
     async def stop(self, chat_key: str) -> bool:
@@ -66,35 +118,103 @@ class TurnRunner:
             return True
         return False
 
-    async def answer(self, target: ChatTarget, text: str, texts: Texts) -> StreamOutcome:
+    def interrupt_all(self) -> int:
+        """Shutdown: end every streaming answer now, marked as interrupted; returns how many."""
+        for streamer in self._streaming.values():
+            streamer.stop(interrupted=True)
+        return len(self._streaming)
+
+    async def answer(self, question: Question) -> StreamOutcome | None:
+        """Answer the question; None when it joined a burst that another call answers."""
+        key = question.target.key
+        burst = self._bursts.get(key)
+        if burst is not None:
+            burst.texts.append(question.text)
+            burst.last_at = self._clock.now()
+            return None
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
-        streamer = self._streamer_factory(target, texts)
-        streamer.show_typing()
+        streamer = self._streamer_factory(question.target, question.texts, self._progress_recorder(key))
+        streamer.show_typing()  # the first sign of life, before any waiting
         try:
-            async with self._gate.turn(target.key):
-                self._streaming[target.key] = streamer
-                try:
-                    return await self._answer_in_turn(target, text, streamer)
-                finally:
-                    del self._streaming[target.key]
+            if self._policy.burst_seconds > 0 and not self._gate.busy(key):
+                question = await self._collect_burst(question)
+            return await self._take_turn(question, streamer)
         finally:
             streamer.close()
             self._running.discard(task)
 
-    async def _answer_in_turn(self, target: ChatTarget, text: str, streamer: ReplyStreamer) -> StreamOutcome:
-        thread_id = await self._store.current_thread(target.key)
-        await self._store.append(target.key, thread_id, ThreadMessage("user", text, self._store.now()))
+    async def _collect_burst(self, question: Question) -> Question:
+        key = question.target.key
+        burst = _Burst(question, [question.text], self._clock.now())
+        self._bursts[key] = burst
+        try:
+            while (left := burst.last_at + self._policy.burst_seconds - self._clock.now()) > 0:
+                await self._clock.sleep(left)
+        finally:
+            del self._bursts[key]
+        return replace(question, text="\n".join(burst.texts))
+
+    async def _take_turn(self, question: Question, streamer: ReplyStreamer) -> StreamOutcome:
+        key = question.target.key
+        notice = None
+        if self._gate.busy(key) and self._policy.queue_notice_seconds > 0:
+            notice = asyncio.create_task(self._tell_queued(question))
+        try:
+            async with self._gate.turn(key):
+                if notice is not None:
+                    notice.cancel()
+                self._streaming[key] = streamer
+                try:
+                    return await self._answer_in_turn(question, streamer)
+                finally:
+                    del self._streaming[key]
+                    await self._journal.remove(key)
+        finally:
+            if notice is not None:
+                notice.cancel()
+
+    async def _tell_queued(self, question: Question) -> None:
+        await self._clock.sleep(self._policy.queue_notice_seconds)
+        with contextlib.suppress(Exception):  # a courtesy; the answer itself still comes
+            await self._notify(question.target, question.texts.queued)
+
+    def _progress_recorder(self, key: str) -> ProgressCallback:
+        async def record(message_ids: list[int], text: str) -> None:
+            current = self._records.get(key)
+            if current is not None:
+                current.message_ids, current.text = message_ids, text
+                await self._journal.write(current)
+
+        return record
+
+    async def _answer_in_turn(self, question: Question, streamer: ReplyStreamer) -> StreamOutcome:
+        target, key = question.target, question.target.key
+        thread_id = await self._store.current_thread(key)
+        user_message = ThreadMessage("user", question.text, self._store.now(), author=question.author)
+        await self._store.append(key, thread_id, user_message)
+        messages = await self._store.messages(thread_id)
         window = context_window(
-            await self._store.messages(thread_id),
-            max_messages=self._max_messages,
-            max_chars=self._max_chars,
+            messages,
+            max_messages=self._policy.history_max_messages,
+            max_chars=self._policy.history_max_chars,
         )
-        input_items = [{"role": message.role, "content": message.text} for message in window]
-        outcome = await streamer.run(self._assistant.stream(input_items))
+        if len(window) < len(messages) and await self._store.mark_trimmed(thread_id):
+            streamer.add_note(question.texts.context_trimmed)
+        record = AnswerRecord(
+            key, target.chat_id, target.message_thread_id, thread_id, question.texts.language
+        )
+        self._records[key] = record
+        try:
+            await self._journal.write(record)
+            tools = await self._tools() if self._tools is not None else ()
+            events = self._assistant.stream([message.model_input() for message in window], tools=tools)
+            outcome = await streamer.run(events)
+        finally:
+            del self._records[key]
         if outcome.failure is not None:
-            log.warning("answer in chat %s failed: %s", target.key, outcome.failure.detail)
+            log.warning("answer in chat %s failed: %s", key, outcome.failure.detail)
         if outcome.text.strip():
             answer = ThreadMessage(
                 "assistant",
@@ -103,6 +223,8 @@ class TurnRunner:
                 MessageStatus.COMPLETE if outcome.complete else MessageStatus.INCOMPLETE,
                 tuple(citation.title for citation in outcome.citations),
             )
-            if not await self._store.append(target.key, thread_id, answer):
-                log.info("chat %s started a new thread during the answer; not saving it", target.key)
+            if not await self._store.append(key, thread_id, answer):
+                log.info("chat %s started a new thread during the answer; not saving it", key)
+        if question.user_id is not None and outcome.finish is not None and outcome.finish.total_tokens:
+            await self._limits.spend_tokens(question.user_id, outcome.finish.total_tokens)
         return outcome

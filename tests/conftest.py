@@ -75,6 +75,8 @@ def make_settings(
             "redis_prefix": redis_prefix,
             "stream_interval": 0.05,
             "stream_group_interval": 0.1,
+            "burst_seconds": 0,
+            "shutdown_grace_seconds": 2,
         }
         values.update(overrides)
         return load_settings(**values)

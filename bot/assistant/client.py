@@ -121,14 +121,13 @@ def _translate(event: Any) -> AnswerEvent | None:
     if kind.startswith("response.web_search_call."):
         return ToolActivity(Tool.WEB_SEARCH)
     if kind == "response.completed":
-        usage = getattr(event.response, "usage", None)
-        return Finished(FinishReason.COMPLETED, getattr(usage, "output_tokens", None))
+        return Finished(FinishReason.COMPLETED, _total_tokens(event.response))
     if kind == "response.incomplete":
         details = getattr(event.response, "incomplete_details", None)
         reason = getattr(details, "reason", None)
         if reason == "content_filter":
-            return Finished(FinishReason.CONTENT_FILTER)
-        return Finished(FinishReason.MAX_OUTPUT_TOKENS)
+            return Finished(FinishReason.CONTENT_FILTER, _total_tokens(event.response))
+        return Finished(FinishReason.MAX_OUTPUT_TOKENS, _total_tokens(event.response))
     if kind == "response.failed":
         error = getattr(event.response, "error", None)
         code = getattr(error, "code", None) or "server_error"
@@ -137,6 +136,12 @@ def _translate(event: Any) -> AnswerEvent | None:
         code = str(getattr(event, "code", None) or "server_error")
         return Failed(_kind_for_code(code), f"error event: {code}")
     return None
+
+
+def _total_tokens(response: Any) -> int | None:
+    usage = getattr(response, "usage", None)
+    total = getattr(usage, "total_tokens", None)
+    return int(total) if isinstance(total, int) else None
 
 
 def _citation(annotation: Any) -> Citation | None:

@@ -53,7 +53,7 @@ class ToolActivity:
 @dataclass(frozen=True, slots=True)
 class Finished:
     reason: FinishReason = FinishReason.COMPLETED
-    output_tokens: int | None = None
+    total_tokens: int | None = None  # as the model reports it (input + output), for per-user budgets
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 import pyromark
+from aiogram.types import MessageEntity as TelegramEntity
 from telegramify_markdown import MessageEntity, convert, utf16_len
 from telegramify_markdown.converter import STANDARD_OPTIONS
 
@@ -33,6 +34,10 @@ class Rendered:
 
     def entity_dicts(self) -> list[dict[str, object]]:
         return [entity.to_dict() for entity in self.entities]
+
+    def telegram_entities(self) -> list[TelegramEntity] | None:
+        """The entities as aiogram objects for sending (None when there are none)."""
+        return [TelegramEntity(**entity.to_dict()) for entity in self.entities] or None
 
     def __add__(self, other: Rendered) -> Rendered:
         shift = self.length

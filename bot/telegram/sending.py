@@ -7,7 +7,7 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
-from aiogram.types import LinkPreviewOptions, MessageEntity, ReplyParameters
+from aiogram.types import LinkPreviewOptions, ReplyParameters
 
 from bot.telegram.render import Rendered
 from bot.telegram.target import ChatTarget
@@ -27,7 +27,7 @@ async def send_parts(bot: Bot, target: ChatTarget, parts: list[Rendered]) -> Non
 
 
 async def _send_one(bot: Bot, target: ChatTarget, part: Rendered, reply: ReplyParameters | None) -> None:
-    entities = [MessageEntity(**entity) for entity in part.entity_dicts()] or None
+    entities = part.telegram_entities()
     while True:
         try:
             await bot.send_message(

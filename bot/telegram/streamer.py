@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiogram import Bot
@@ -34,6 +34,9 @@ MIN_NEW_CHARACTERS = 12  # smaller growth is not worth a Telegram call (unless t
 MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs, scripts without spaces)
 
 
+ProgressCallback = Callable[[list[int], str], Awaitable[None]]
+
+
 @dataclass(slots=True)
 class StreamOutcome:
     """What the model said and how the answer ended."""
@@ -43,6 +46,7 @@ class StreamOutcome:
     finish: Finished | None = None
     failure: Failed | None = None
     stopped: bool = False
+    interrupted: bool = False  # stopped by a shutdown rather than by the user
     delivered: bool = False
 
     @property
@@ -60,8 +64,18 @@ class ReplyStreamer:
     ends the answer within moments: the model stream is closed and what was written stays, marked stopped.
     """
 
-    def __init__(self, bot: Bot, surface: ReplySurface, texts: Texts, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        surface: ReplySurface,
+        texts: Texts,
+        *,
+        clock: Clock,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
         self._bot = bot
+        self._on_progress = on_progress
+        self._notes: list[str] = []
         self._surface = surface
         self._texts = texts
         self._clock = clock
@@ -77,8 +91,18 @@ class ReplyStreamer:
     def surface(self) -> ReplySurface:
         return self._surface
 
-    def stop(self) -> None:
+    @property
+    def texts(self) -> Texts:
+        return self._texts
+
+    def stop(self, *, interrupted: bool = False) -> None:
+        """End the answer now, keeping what was written; `interrupted` marks a shutdown, not the user."""
+        self._outcome.interrupted = self._outcome.interrupted or interrupted
         self._stop.set()
+
+    def add_note(self, note: str) -> None:
+        """A line to show under the finished answer (e.g. that old context was dropped)."""
+        self._notes.append(note)
 
     def show_typing(self) -> None:
         """Start the "typing…" indicator now (before the turn even begins), until the first frame shows."""
@@ -161,8 +185,12 @@ class ReplyStreamer:
             if self._done or self._surface.unreachable:
                 continue
             parts = self._intermediate_frame()
-            if parts is not None and not await self._surface.show(parts, final=False):
+            if parts is None:
+                continue
+            if not await self._surface.show(parts, final=False):
                 self._wake.set()  # try again with newer text once the pause is over
+            elif self._on_progress is not None:
+                await self._report_progress()
         if self._surface.unreachable:
             return False
         return await self._surface.show(self._final_frame(), final=True)
@@ -176,6 +204,13 @@ class ReplyStreamer:
             return False
         self._wake.clear()
         return True
+
+    async def _report_progress(self) -> None:
+        assert self._on_progress is not None
+        try:
+            await self._on_progress(self._surface.message_ids, self._outcome.text)
+        except Exception:  # the journal is a safety net; a Redis hiccup must not break the answer
+            log.warning("could not record the answer's progress", exc_info=True)
 
     def _intermediate_frame(self) -> list[Rendered] | None:
         text = self._outcome.text
@@ -202,8 +237,9 @@ class ReplyStreamer:
         if not body.text:
             # Nothing was written: the notice (or a plain error) is the whole reply.
             return split_rendered(styled(notice or self._texts.empty_answer))
-        if notice:
-            body = body + Rendered("\n\n") + styled(notice, "italic")
+        for line in (*self._notes, notice):
+            if line:
+                body = body + Rendered("\n\n") + styled(line, "italic")
         if outcome.citations:
             body = body + Rendered("\n\n") + self._sources()
         return split_rendered(body)
@@ -211,7 +247,7 @@ class ReplyStreamer:
     def _closing_notice(self) -> str:
         outcome = self._outcome
         if outcome.stopped:
-            return self._texts.stopped_notice
+            return self._texts.interrupted_notice if outcome.interrupted else self._texts.stopped_notice
         if outcome.failure is not None:
             if outcome.text.strip():
                 return self._texts.failure_mid_stream

@@ -10,7 +10,6 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
-    MessageEntity,
     ReplyParameters,
 )
 
@@ -73,6 +72,10 @@ class ReplySurface:
         return self._draft_id is not None
 
     @property
+    def message_ids(self) -> list[int]:
+        return [message_id for message_id in self._message_ids if message_id is not None]
+
+    @property
     def has_messages(self) -> bool:
         return any(message_id is not None for message_id in self._message_ids)
 
@@ -112,7 +115,7 @@ class ReplySurface:
                 draft_id=draft_id,
                 message_thread_id=self._target.message_thread_id,
                 text=shown.text,
-                entities=_entities(shown),
+                entities=shown.telegram_entities(),
                 parse_mode=None,
                 can_stop=True,
             ),
@@ -170,7 +173,7 @@ class ReplySurface:
         message = await self._bot.send_message(
             chat_id=self._target.chat_id,
             text=part.text,
-            entities=_entities(part),
+            entities=part.telegram_entities(),
             parse_mode=None,
             message_thread_id=self._target.message_thread_id,
             reply_parameters=reply,
@@ -187,7 +190,7 @@ class ReplySurface:
             chat_id=self._target.chat_id,
             message_id=self._message_ids[index],
             text=part.text,
-            entities=_entities(part),
+            entities=part.telegram_entities(),
             parse_mode=None,
             reply_markup=markup,
             link_preview_options=_NO_PREVIEW,
@@ -201,6 +204,3 @@ class ReplySurface:
                 await self._caller.call(lambda m=message_id: self._bot.delete_message(chat_id, m), final=True)
         del self._message_ids[count:], self._shown[count:]
 
-
-def _entities(part: Rendered) -> list[MessageEntity] | None:
-    return [MessageEntity(**entity) for entity in part.entity_dicts()] or None

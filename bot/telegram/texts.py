@@ -21,6 +21,14 @@ class Texts:
     assistant: str
     incomplete_mark: str
     sources: str
+    history_page: str
+    history_older: str
+    history_newer: str
+    history_export: str
+    history_exported: str
+    history_file_caption: str
+    history_gone: str
+    history_unavailable: str
     reset_done: str
     failure_before_text: dict[FailureKind, str]
     failure_mid_stream: str
@@ -29,6 +37,12 @@ class Texts:
     internal_error: str
     tool_status: dict[Tool, str]
     stopped_notice: str
+    interrupted_notice: str
+    queued: str
+    context_trimmed: str
+    rate_limited: str
+    token_budget_spent: str
+    not_allowed: str
     stop_button: str
     stopping: str
     nothing_to_stop: str
@@ -56,6 +70,16 @@ ENGLISH = Texts(
     assistant="Assistant",
     incomplete_mark="(incomplete)",
     sources="Sources",
+    history_page="{page} of {pages}",
+    history_older="◀ Older",
+    history_newer="Newer ▶",
+    history_export="📄 Export .md",
+    history_exported="Exported",
+    history_file_caption="The whole conversation as a Markdown file.",
+    history_gone=(
+        "This conversation is gone: it was reset or has expired. Send /history to see the current one."
+    ),
+    history_unavailable="I can no longer update this message. Send /history to see the conversation.",
     reset_done="Done: I forgot our conversation. Your next message starts a new one.",
     failure_before_text={
         FailureKind.RATE_LIMITED: "The AI service is busy right now. Please try again in a minute.",
@@ -77,6 +101,14 @@ ENGLISH = Texts(
         Tool.WEB_SEARCH: "🌐 Searching the web…",
     },
     stopped_notice="⏹ Stopped.",
+    interrupted_notice="⚠️ Interrupted: the bot was restarted while writing this answer.",
+    queued="⏳ I'll answer this as soon as I finish the current answer.",
+    context_trimmed=(
+        "ℹ️ This conversation has grown long: I now only see its recent part. /reset starts a fresh one."
+    ),
+    rate_limited="You are sending messages too fast. You can continue at {time}.",
+    token_budget_spent="You have used today's limit of the AI service. You can continue at {time}.",
+    not_allowed="Sorry, this bot is private. Ask its owner for access.",
     stop_button="⏹ Stop",
     stopping="Stopping the answer.",
     nothing_to_stop="Nothing to stop: no answer is being written right now.",
@@ -110,6 +142,16 @@ RUSSIAN = Texts(
     assistant="Ассистент",
     incomplete_mark="(не завершён)",
     sources="Источники",
+    history_page="{page} из {pages}",
+    history_older="◀ Раньше",
+    history_newer="Позже ▶",
+    history_export="📄 Скачать .md",
+    history_exported="Выгружено",
+    history_file_caption="Весь разговор в файле Markdown.",
+    history_gone=(
+        "Этого разговора больше нет: его сбросили или он истёк. Отправьте /history, чтобы увидеть текущий."
+    ),
+    history_unavailable="Это сообщение уже нельзя обновить. Отправьте /history, чтобы увидеть разговор.",
     reset_done="Готово: я забыл наш разговор. Следующее сообщение начнёт новый.",
     failure_before_text={
         FailureKind.RATE_LIMITED: "Сервис ИИ сейчас перегружен. Попробуйте через минуту.",
@@ -131,6 +173,14 @@ RUSSIAN = Texts(
         Tool.WEB_SEARCH: "🌐 Ищу в интернете…",
     },
     stopped_notice="⏹ Остановлено.",
+    interrupted_notice="⚠️ Прервано: бот перезапустился, пока писал этот ответ.",
+    queued="⏳ Отвечу на это, как только закончу текущий ответ.",
+    context_trimmed=(
+        "ℹ️ Разговор стал длинным: теперь я вижу только его последнюю часть. /reset начнёт новый."
+    ),
+    rate_limited="Вы отправляете сообщения слишком часто. Продолжить можно в {time}.",
+    token_budget_spent="Вы израсходовали дневной лимит ИИ-сервиса. Продолжить можно в {time}.",
+    not_allowed="Извините, это закрытый бот. Попросите доступ у владельца.",
     stop_button="⏹ Стоп",
     stopping="Останавливаю ответ.",
     nothing_to_stop="Останавливать нечего: сейчас ответ не пишется.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -24,10 +24,18 @@ class ThreadMessage:
     time: float
     status: MessageStatus = MessageStatus.COMPLETE
     citations: tuple[str, ...] = field(default_factory=tuple)
+    author: str | None = None  # who wrote a user message in a group thread
+
+    def model_input(self) -> dict[str, str]:
+        """The message as a Responses API input item; group messages name their author."""
+        content = f"{self.author}: {self.text}" if self.author else self.text
+        return {"role": self.role, "content": content}
 
     def to_json(self) -> str:
         data = asdict(self)
         data["citations"] = list(self.citations)
+        if self.author is None:
+            del data["author"]
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -39,6 +47,7 @@ class ThreadMessage:
             time=float(data["time"]),
             status=MessageStatus(data.get("status", MessageStatus.COMPLETE)),
             citations=tuple(data.get("citations", ())),
+            author=data.get("author"),
         )
 
 
@@ -59,7 +68,7 @@ def context_window(
         if window and used + size > max_chars:
             break
         if not window and size > max_chars:
-            message = ThreadMessage(message.role, message.text[-max_chars:], message.time, message.status)
+            message = replace(message, text=message.text[-max_chars:])
             size = max_chars
         window.append(message)
         used += size

@@ -80,6 +80,15 @@ class ThreadStore:
         raw = await self._redis.lrange(self._messages_key(thread_id), 0, -1)
         return [ThreadMessage.from_json(item) for item in raw]
 
+    async def mark_trimmed(self, thread_id: str) -> bool:
+        """True the first time a thread outgrows the context window (so the user is told once)."""
+        key = f"{self._prefix}thread:{thread_id}:trimmed"
+        return bool(await self._redis.set(key, 1, nx=True, ex=self._ttl))
+
+    async def thread_id(self, chat_key: str) -> str | None:
+        """The chat's current thread id; None when it has none (never started, or expired). Creates none."""
+        return await self._redis.get(self._chat_key(chat_key))
+
     async def history(self, chat_key: str) -> list[ThreadMessage]:
         """The chat's current thread, oldest first (empty when there is none)."""
         thread_id: str | None = await self._redis.get(self._chat_key(chat_key))

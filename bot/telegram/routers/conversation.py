@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 
+from bot.telegram.addressing import author_name, is_private, question_for, replies_to
 from bot.telegram.routers.common import reply, target_of, texts_of
 from bot.telegram.surface import STOP_CALLBACK
 from bot.telegram.target import ChatTarget
-from bot.telegram.texts import texts_for
+from bot.telegram.texts import Texts, texts_for
+from bot.threads.limits import LimitHit, UsageLimits
 from bot.threads.store import ThreadStore
-from bot.turns import TurnRunner
+from bot.turns import Question, TurnRunner
 
 
 def router() -> Router:
@@ -46,15 +50,38 @@ def router() -> Router:
 
     @router.message(F.text.startswith("/"))
     async def unknown_command(message: Message, bot: Bot) -> None:
-        await reply(bot, message, texts_of(message).help)
+        # In groups a bare /command may be for another bot; answer only what is clearly ours.
+        me = await bot.me()
+        command = (message.text or "").split(maxsplit=1)[0]
+        if is_private(message) or command.lower().endswith(f"@{(me.username or '').lower()}"):
+            await reply(bot, message, texts_of(message).help)
 
     @router.message(F.text)
-    async def question(message: Message, runner: TurnRunner) -> None:
-        assert message.text is not None
-        await runner.answer(target_of(message), message.text, texts_of(message))
+    async def question(
+        message: Message, bot: Bot, runner: TurnRunner, limits: UsageLimits, is_admin: bool
+    ) -> None:
+        text = question_for(message, await bot.me())
+        if text is None:
+            return
+        texts = texts_of(message)
+        if not text:  # only a mention: say what the bot is for
+            await reply(bot, message, texts.help)
+            return
+        user_id = message.from_user.id if message.from_user else None
+        if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
+            await reply(bot, message, _limit_text(hit, texts))
+            return
+        await runner.answer(Question(target_of(message), text, texts, user_id, author_name(message)))
 
     @router.message()
     async def not_text(message: Message, bot: Bot) -> None:
-        await reply(bot, message, texts_of(message).only_text)
+        if is_private(message) or replies_to(message, await bot.me()):
+            await reply(bot, message, texts_of(message).only_text)
 
     return router
+
+
+def _limit_text(hit: LimitHit, texts: Texts) -> str:
+    when = datetime.fromtimestamp(hit.until, UTC).strftime("%H:%M UTC")
+    template = texts.rate_limited if hit.kind == "rate" else texts.token_budget_spent
+    return template.format(time=when)
