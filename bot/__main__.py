@@ -1,4 +1,7 @@
-"""`python -m bot`: check the settings, then run the bot with long polling (`python -m bot kb`: the CLI)."""
+"""`python -m bot`: check the settings, then run the bot (`python -m bot kb`: the CLI).
+
+With WEBHOOK_URL set the bot runs in webhook mode, otherwise with long polling.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     secrets = [settings.bot_token.get_secret_value(), settings.yandex_credential]
     if settings.redis_url is not None:
         secrets.append(settings.redis_url.get_secret_value())
+    if settings.webhook_secret is not None:
+        secrets.append(settings.webhook_secret.get_secret_value())
     configure_logging(settings.log_level, secrets)
-    asyncio.run(App(settings).run_polling())
+    app = App(settings)
+    # WEBHOOK_URL chooses the mode; the settings check has made sure WEBHOOK_SECRET comes with it.
+    asyncio.run(app.run_webhook() if settings.webhook_url else app.run_polling())
     return 0
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aiogram import Bot, Dispatcher
@@ -16,6 +17,7 @@ from aiogram.types import BotCommand
 from redis.asyncio import Redis
 
 from bot.assistant.client import Assistant, build_openai_client
+from bot.assistant.knowledge import KnowledgeBase, KnowledgeError, retrieval_tools
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, StreamMode
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
@@ -27,6 +29,7 @@ from bot.telegram.pacing import Pacer
 from bot.telegram.recovery import close_interrupted_answers
 from bot.telegram.render import Rendered
 from bot.telegram.routers import build_routers
+from bot.telegram.routers.knowledge import UploadQueue
 from bot.telegram.sending import send_parts
 from bot.telegram.streamer import ProgressCallback, ReplyStreamer
 from bot.telegram.surface import ReplySurface
@@ -138,8 +141,21 @@ class App:
                 queue_notice_seconds=settings.queue_notice_seconds,
             ),
             clock=self.clock,
+            tools=self._tools,
         )
-        self.dispatcher = Dispatcher(runner=self.runner, store=self.store, limits=self.limits)
+        self.knowledge = KnowledgeBase(
+            self.openai,
+            self.redis,
+            prefix=settings.redis_prefix,
+            configured_store_id=settings.yandex_vector_store_id,
+        )
+        self.dispatcher = Dispatcher(
+            runner=self.runner,
+            store=self.store,
+            limits=self.limits,
+            knowledge=self.knowledge,
+            uploads=UploadQueue(),
+        )
         # First of all middlewares: a duplicate delivery must not even count against a user's limits.
         self.dedupe = UpdateDeduplicator(
             self.redis,
@@ -168,6 +184,15 @@ class App:
         self.web_port: int | None = None  # the bound port of the webhook/health server, once it listens
         self._webhook: WebhookHandler | None = None
         self._stop_serving = asyncio.Event()
+
+    async def _tools(self) -> list[dict[str, Any]]:
+        """The retrieval tools for the next request: the knowledge base (once it has a store), web search."""
+        try:
+            store_id = await self.knowledge.store_id()
+        except KnowledgeError:
+            log.warning("knowledge base unavailable; answering without it", exc_info=True)
+            store_id = None
+        return retrieval_tools(self.settings, store_id)
 
     async def _notify(self, target: ChatTarget, text: str) -> None:
         await send_parts(self.bot, target, [Rendered(text)])

@@ -82,15 +82,24 @@ def main(argv: Sequence[str]) -> int:
         print("Invalid configuration:\n  REDIS_URL: the knowledge base commands need it", file=sys.stderr)
         return EXIT_USAGE
 
+    plan = None
+    if args.action == "add":
+        # Checked before anything is built or uploaded, so a typo does not leave half a folder uploaded.
+        plan = plan_upload(args.paths)
+        for path in plan.missing:
+            print(f"error: {path}: no such file or folder", file=sys.stderr)
+        if plan.missing:
+            return EXIT_USAGE
+
     from bot.logs import configure_logging
 
     secrets = [settings.bot_token.get_secret_value(), settings.yandex_credential]
     secrets.append(settings.redis_url.get_secret_value())
     configure_logging(settings.log_level, secrets)
-    return asyncio.run(_run(args, settings))
+    return asyncio.run(_run(args, settings, plan))
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> int:
+async def _run(args: argparse.Namespace, settings: Settings, plan: UploadPlan | None) -> int:
     # Imported here so `--help` and configuration errors answer without loading the heavy libraries.
     from bot.app import build_redis
     from bot.assistant.client import build_openai_client
@@ -108,8 +117,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         client, redis, prefix=settings.redis_prefix, configured_store_id=settings.yandex_vector_store_id
     )
     try:
-        if args.action == "add":
-            return await _add(kb, args.paths, jobs=args.jobs, indexing_timeout=args.timeout)
+        if plan is not None:
+            return await _add(kb, plan, jobs=args.jobs, indexing_timeout=args.timeout)
         if args.action == "list":
             return await _list(kb)
         if args.action == "remove":
@@ -142,27 +151,23 @@ def collect_files(paths: Sequence[Path]) -> list[Path]:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class UploadPlan:
+    """What `kb add` was given: paths that do not exist, files to upload, files of unsupported types."""
+
     missing: list[Path]
     wanted: list[Path]
     skipped: list[Path]
 
 
-def _plan(paths: Sequence[Path]) -> _Plan:
+def plan_upload(paths: Sequence[Path]) -> UploadPlan:
     missing = [path for path in paths if not path.exists()]
     files = collect_files([path for path in paths if path.exists()])
     wanted = [path for path in files if is_supported(path.name)]
     skipped = [path for path in files if not is_supported(path.name)]
-    return _Plan(missing, wanted, skipped)
+    return UploadPlan(missing, wanted, skipped)
 
 
-async def _add(kb: KnowledgeBase, paths: Sequence[Path], *, jobs: int, indexing_timeout: float) -> int:
-    plan = await asyncio.to_thread(_plan, paths)
-    if plan.missing:
-        # Checked before any upload, so a typo does not leave half a folder uploaded.
-        for path in plan.missing:
-            print(f"error: {path}: no such file or folder", file=sys.stderr)
-        return EXIT_USAGE
+async def _add(kb: KnowledgeBase, plan: UploadPlan, *, jobs: int, indexing_timeout: float) -> int:
     for path in plan.skipped:
         print(f"skipped {path}: this file type cannot be indexed", file=sys.stderr)
     semaphore = asyncio.Semaphore(jobs)
@@ -191,15 +196,16 @@ async def _upload_one(kb: KnowledgeBase, path: Path, line: _ProgressLine, *, ind
         content = await asyncio.to_thread(_read, path)
         await kb.add_document(path.name, content, progress=line.stage, timeout=indexing_timeout)
     except (KnowledgeError, OSError) as error:
-        line.finish(f"failed: {_reason(error)}")
+        line.finish("failed", _reason(error, path.name))
         return False
     return True
 
 
-def _reason(error: Exception) -> str:
+def _reason(error: Exception, name: str) -> str:
     if isinstance(error, OSError):
         return error.strerror or type(error).__name__
-    return str(error)
+    # The line already names the file; the knowledge base's messages start with it too.
+    return str(error).removeprefix(f"{name}: ")
 
 
 @dataclass
@@ -217,11 +223,13 @@ class _ProgressLine:
         elif stage is not DocumentStage.FAILED:  # the failure is printed with its reason
             self._write(f"{stage.value}…", final=False)
 
-    def finish(self, text: str) -> None:
-        self._write(text, final=True)
+    def finish(self, text: str, detail: str = "") -> None:
+        self._write(text, final=True, detail=detail)
 
-    def _write(self, text: str, *, final: bool) -> None:
+    def _write(self, text: str, *, final: bool, detail: str = "") -> None:
         message = f"{self.label}: {text} ({time.monotonic() - self.started:.1f}s)"
+        if detail:
+            message = f"{message}: {detail}"
         if self.in_place:
             self.stream.write(f"\r\x1b[K{message}" + ("\n" if final else ""))
         else:

@@ -283,4 +283,6 @@ async def test_russian_users_get_russian_texts_and_commands_are_registered(
     await wait_for_text(telegram, "Разговор пуст. Напишите вопрос, чтобы начать.")
     registered = {key: [item["command"] for item in value] for key, value in telegram.commands.items()}
     assert len(registered) == 2
-    assert all(commands == ["start", "help", "history", "reset", "stop"] for commands in registered.values())
+    assert all(
+        commands == ["start", "help", "history", "reset", "stop", "kb"] for commands in registered.values()
+    )

@@ -23,10 +23,8 @@ def texts(telegram: FakeTelegram, chat_id: int = CHAT, topic: int | None = None)
     return [message.text for message in telegram.bot_messages(chat_id, topic)]
 
 
-async def wait_for_text(
-    telegram: FakeTelegram, expected: str, chat_id: int = CHAT, timeout: float = 10
-) -> None:
-    await telegram.wait_until(lambda: expected in texts(telegram, chat_id), timeout=timeout)
+async def wait_for_text(telegram: FakeTelegram, expected: str, chat_id: int = CHAT) -> None:
+    await telegram.wait_until(lambda: expected in texts(telegram, chat_id), timeout=10)
 
 
 def mention(text: str, username: str = "test_assistant_bot") -> tuple[str, list[dict]]:

@@ -156,7 +156,13 @@ async def test_groups_use_edits_even_in_draft_mode(
 ) -> None:
     yandex.script(Reply(text="Groups get an edited reply, since drafts are private-only.", chunk_size=5))
     await run_bot(stream_mode="draft")
-    telegram.user_message(GROUP, "hello group", chat_type="supergroup", user_id=5)
+    telegram.user_message(
+        GROUP,
+        "@test_assistant_bot hello group",
+        chat_type="supergroup",
+        user_id=5,
+        entities=[{"type": "mention", "offset": 0, "length": 19}],
+    )
     await wait_for_text(telegram, "Groups get an edited reply, since drafts are private-only.", chat_id=GROUP)
     assert not telegram.calls_of("sendMessageDraft")
 

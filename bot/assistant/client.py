@@ -24,6 +24,12 @@ from bot.assistant.events import (
 
 log = logging.getLogger(__name__)
 
+DOCUMENTS_INSTRUCTIONS = (
+    "\n\nYou have a knowledge base of the owner's documents (the file_search tool). Search it for every "
+    "question it may cover and base your answer on what you find. If the documents do not contain the "
+    "answer, say so plainly before answering from general knowledge."
+)
+
 
 def build_openai_client(
     *,
@@ -76,10 +82,13 @@ class Assistant:
         self, input_items: Sequence[dict[str, str]], *, tools: Sequence[dict[str, Any]] = ()
     ) -> AsyncIterator[AnswerEvent]:
         extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
+        instructions = self._instructions
+        if any(tool.get("type") == "file_search" for tool in tools):
+            instructions += DOCUMENTS_INSTRUCTIONS
         try:
             stream = await self._client.responses.create(
                 model=self._model,
-                instructions=self._instructions,
+                instructions=instructions,
                 input=list(input_items),  # type: ignore[arg-type]
                 temperature=self._temperature,
                 max_output_tokens=self._max_output_tokens,

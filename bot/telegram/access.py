@@ -38,7 +38,7 @@ class AccessPolicy:
 
     def allows(self, user_id: int | None, chat_id: int | None) -> bool:
         if user_id is None and chat_id is not None and chat_id > 0:
-            user_id = chat_id  # a private chat's id is its user's id (updates like a draft stop carry no user)
+            user_id = chat_id  # a private chat's id is its user's (a draft stop update names no user)
         if self.open or self.is_admin(user_id):
             return True
         return (user_id is not None and user_id in self.allowed_user_ids) or (

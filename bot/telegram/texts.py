@@ -8,6 +8,27 @@ from bot.assistant.events import FailureKind, FinishReason, Tool
 
 
 @dataclass(frozen=True, slots=True)
+class KnowledgeTexts:
+    """What the bot says about the knowledge base (mostly to admins)."""
+
+    admin_only: str
+    private_only: str
+    stages: dict[str, str]  # uploading, indexing, ready, failed (with {error})
+    status_line: str  # {name}, {stage}
+    too_big_for_telegram: str  # {name}
+    empty: str
+    list_title: str  # {count}
+    entry: str  # {number}, {name}, {size}, {status}, {when}
+    delete_button: str  # {number}
+    deleted: str  # {name}
+    gone: str
+    search_usage: str
+    search_none: str
+    search_title: str  # {query}
+    error: str  # {error}
+
+
+@dataclass(frozen=True, slots=True)
 class Texts:
     """One language's user-facing texts."""
 
@@ -47,6 +68,7 @@ class Texts:
     stopping: str
     nothing_to_stop: str
     commands: dict[str, str]
+    kb: KnowledgeTexts
 
 
 ENGLISH = Texts(
@@ -118,7 +140,33 @@ ENGLISH = Texts(
         "history": "Show the stored conversation",
         "reset": "Start a new conversation",
         "stop": "Stop the answer being written",
+        "kb": "Knowledge base: list, search (owner)",
     },
+    kb=KnowledgeTexts(
+        admin_only="Only the bot's owner can add or manage documents.",
+        private_only="Send documents to me in a private chat to add them to the knowledge base.",
+        stages={
+            "uploading": "⬆️ uploading…",
+            "indexing": "⏳ indexing…",
+            "ready": "✅ ready: I can answer from it now.",
+            "failed": "❌ not added: {error}",
+        },
+        status_line="📄 {name}: {stage}",
+        too_big_for_telegram=(
+            "{name}: Telegram lets bots download files up to 20 MB. Add it from the server with "
+            "`python -m bot kb add`."
+        ),
+        empty="The knowledge base is empty. Send me documents (pdf, docx, xlsx, txt, md, …) to add them.",
+        list_title="Knowledge base: {count} document(s)",
+        entry="{number}. {name} — {size}, {status}, added {when}",
+        delete_button="🗑 Delete {number}",
+        deleted="Deleted {name}.",
+        gone="That document is no longer in the knowledge base.",
+        search_usage="Usage: /kb search <what to look for>",
+        search_none="Nothing in the documents matches that.",
+        search_title="Best matching passages for “{query}”:",
+        error="The knowledge base is unavailable right now: {error}",
+    ),
 )
 
 RUSSIAN = Texts(
@@ -190,7 +238,33 @@ RUSSIAN = Texts(
         "history": "Показать сохранённый разговор",
         "reset": "Начать новый разговор",
         "stop": "Остановить ответ",
+        "kb": "База знаний: список, поиск (владелец)",
     },
+    kb=KnowledgeTexts(
+        admin_only="Добавлять документы и управлять ими может только владелец бота.",
+        private_only="Чтобы добавить документ в базу знаний, пришлите его мне в личном чате.",
+        stages={
+            "uploading": "⬆️ загружаю…",
+            "indexing": "⏳ индексирую…",
+            "ready": "✅ готово: теперь я могу отвечать по нему.",
+            "failed": "❌ не добавлен: {error}",
+        },
+        status_line="📄 {name}: {stage}",
+        too_big_for_telegram=(
+            "{name}: Telegram даёт ботам скачивать файлы только до 20 МБ. Добавьте его на сервере "
+            "командой `python -m bot kb add`."
+        ),
+        empty="База знаний пуста. Пришлите мне документы (pdf, docx, xlsx, txt, md, …), чтобы добавить их.",
+        list_title="База знаний: документов — {count}",
+        entry="{number}. {name} — {size}, {status}, добавлен {when}",
+        delete_button="🗑 Удалить {number}",
+        deleted="Удалён {name}.",
+        gone="Этого документа уже нет в базе знаний.",
+        search_usage="Использование: /kb search <что искать>",
+        search_none="В документах ничего подходящего нет.",
+        search_title="Лучшие фрагменты по запросу «{query}»:",
+        error="База знаний сейчас недоступна: {error}",
+    ),
 )
 
 LANGUAGES = {texts.language: texts for texts in (ENGLISH, RUSSIAN)}

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.telegram.routers import basics, conversation, history
+from bot.telegram.routers import basics, conversation, history, knowledge
 
 
 def build_routers() -> list[Router]:
-    """In order: commands first, the catch-all question handler last."""
-    return [basics.router(), history.router(), conversation.router()]
+    """In order: commands and documents first, the catch-all question handler last."""
+    return [basics.router(), history.router(), knowledge.router(), conversation.router()]
