@@ -7,20 +7,19 @@ import contextlib
 import logging
 import signal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand
-from redis.asyncio import Redis
 
 from bot.assistant.client import Assistant, build_openai_client
 from bot.assistant.knowledge import KnowledgeBase, KnowledgeError, retrieval_tools
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, StreamMode
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
+from bot.storage import build_redis
 from bot.telegram.access import AccessMiddleware, AccessPolicy
 from bot.telegram.budget import CallBudget
 from bot.telegram.calls import ChatCaller
@@ -46,38 +45,6 @@ from bot.web import WebhookHandler, WebServer, web_application
 log = logging.getLogger(__name__)
 
 INTERRUPT_WAIT_SECONDS = 10.0  # after the grace period: time for interrupted answers to show their notice
-
-
-def build_redis(settings: Settings) -> tuple[Redis, str]:
-    """The configured Redis, or an embedded in-memory one; also a password-free description for logs."""
-    if settings.redis_url is None:
-        import fakeredis
-
-        log.warning(
-            "REDIS_URL is not set: using an embedded in-memory store. NOTHING SURVIVES A RESTART and "
-            "several bot processes cannot share it. Set REDIS_URL for real use."
-        )
-        return fakeredis.FakeAsyncRedis(decode_responses=True), "in-memory (fakeredis)"
-    url = settings.redis_url.get_secret_value()
-    client = Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-    )
-    return client, _without_password(url)
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 class App:

@@ -101,8 +101,8 @@ def main(argv: Sequence[str]) -> int:
 
 async def _run(args: argparse.Namespace, settings: Settings, plan: UploadPlan | None) -> int:
     # Imported here so `--help` and configuration errors answer without loading the heavy libraries.
-    from bot.app import build_redis
     from bot.assistant.client import build_openai_client
+    from bot.storage import build_redis
 
     client = build_openai_client(
         base_url=settings.yandex_base_url,

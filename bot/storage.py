@@ -1,0 +1,44 @@
+"""The Redis connection: the configured server, or an embedded in-memory store for a quick start."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_redis(settings: Settings) -> tuple[Redis, str]:
+    """The configured Redis, or an embedded in-memory one; also a password-free description for logs."""
+    if settings.redis_url is None:
+        import fakeredis
+
+        log.warning(
+            "REDIS_URL is not set: using an embedded in-memory store. NOTHING SURVIVES A RESTART and "
+            "several bot processes cannot share it. Set REDIS_URL for real use."
+        )
+        return fakeredis.FakeAsyncRedis(decode_responses=True), "in-memory (fakeredis)"
+    url = settings.redis_url.get_secret_value()
+    client = Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+    )
+    return client, _without_password(url)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else "***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
