@@ -286,3 +286,12 @@ async def test_russian_users_get_russian_texts_and_commands_are_registered(
     assert all(
         commands == ["start", "help", "history", "reset", "stop", "kb"] for commands in registered.values()
     )
+
+
+async def test_unknown_buttons_and_commands_get_an_answer(telegram: FakeTelegram, run_bot: BotRunner) -> None:
+    await run_bot()
+    sent = telegram.user_message(CHAT, "placeholder")  # any message to hang an old button on
+    telegram.callback_query(CHAT, sent["message_id"], "some-old-button")
+    await telegram.wait_until(lambda: len(telegram.callback_answers) == 1)
+    telegram.command(CHAT, "/nonsense")
+    await telegram.wait_until(lambda: any(text.startswith("Write a question") for text in final_texts(telegram)))

@@ -78,6 +78,11 @@ def router() -> Router:
         if is_private(message) or replies_to(message, await bot.me()):
             await reply(bot, message, texts_of(message).only_text)
 
+    @router.callback_query()
+    async def unknown_button(query: CallbackQuery) -> None:
+        # A button from an older version of the bot: answer it, or the user's client spins for a while.
+        await query.answer()
+
     return router
 
 
