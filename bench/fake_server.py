@@ -11,7 +11,7 @@ The control server (loopback) answers:
 * ``POST /dump``   — ``{"path": ...}``: writes the raw measurements as JSON;
 * ``POST /shutdown``.
 
-The process also exits on SIGTERM/SIGINT and when its parent dies (PR_SET_PDEATHSIG), so nothing is left behind.
+The process also exits on SIGTERM/SIGINT and when its parent dies (PR_SET_PDEATHSIG): no orphans.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ async def serve(args: argparse.Namespace) -> None:
     async def dump(request: web.Request) -> web.Response:
         body = await request.json()
         data = target.dump()
-        with open(body["path"], "w") as file:
+        with open(body["path"], "w") as file:  # noqa: ASYNC230 - a one-off dump after the run
             json.dump(data, file)
         return web.json_response({"ok": True})
 
@@ -226,7 +226,9 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main() -> int:
     die_with_parent()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("kind", choices=["telegram", "yandex"])
     parser.add_argument("--private-interval", type=float, default=1.0)
     parser.add_argument("--group-per-minute", type=int, default=20)

@@ -19,7 +19,7 @@ Measured (all times on CLOCK_MONOTONIC, which every process on the machine share
 * keeping up: answers completed (a frame showing the whole answer arrived), and the backlog: how long
   after the last model stream ended the last complete frame arrived.
 
-Results: a table on stdout, JSON in bench/results/. Every process is bounded by timeouts and killed at the end.
+Results: a table on stdout, JSON in bench/results/. Every process has timeouts and is killed at the end.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ TOKEN = "123456:TEST-TOKEN"
 STARTUP_TIMEOUT = 30.0
 SETTLE_SECONDS = 1.5
 CHUNK_SIZES = {"token": 4, "sentence": 0}
+_BOT_REF: list[str] = []
 
 
 # ------------------------------------------------------------------------------------------- processes
@@ -87,9 +88,16 @@ class Child:
             self.log_file = None
 
 
-async def spawn(name: str, args: list[str], log_path: Path, *, env: dict[str, str] | None = None,
-                cwd: Path | None = None, pipe_stdout: bool = False) -> Child:
-    log_file = open(log_path, "wb")  # noqa: SIM115 - closed in Child.stop
+async def spawn(
+    name: str,
+    args: list[str],
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    pipe_stdout: bool = False,
+) -> Child:
+    log_file = open(log_path, "wb")  # noqa: SIM115, ASYNC230 - closed in Child.stop
     process = await asyncio.create_subprocess_exec(
         *args,
         stdout=asyncio.subprocess.PIPE if pipe_stdout else log_file,
@@ -234,7 +242,9 @@ def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, chats: list[int]) ->
     last_final = max(completion.values()) if completion else None
     durations = [stream_end[c] - stream_start[c] for c in stream_end]
     return {
-        "answers_streamed": sum(1 for c in chats if len(ya["deltas"].get(str(c), [])) >= ya["chunks_per_answer"]),
+        "answers_streamed": sum(
+            1 for c in chats if len(ya["deltas"].get(str(c), [])) >= ya["chunks_per_answer"]
+        ),
         "answers_complete": len(completion),
         "display_lag": summary(lags),
         "first_sign": summary(first_sign),
@@ -272,6 +282,7 @@ class RunOptions:
     keep_raw: bool
     results: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    bot_path: Path = ROOT  # where `python -m bot` imports the bot package from
 
 
 async def get_json(http: aiohttp.ClientSession, url: str, payload: Any = None) -> Any:
@@ -308,25 +319,48 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
     children: list[Child] = []
     profiler: asyncio.subprocess.Process | None = None
     result: dict[str, Any] = {
-        "run": run_id, "chats": n, "chunks": chunks, "interval": opts.interval, "cps": opts.cps,
-        "first_delay": opts.first_delay, "profiled": opts.profile, "loadavg_before": _loadavg(),
+        "run": run_id,
+        "chats": n,
+        "chunks": chunks,
+        "interval": opts.interval,
+        "cps": opts.cps,
+        "first_delay": opts.first_delay,
+        "profiled": opts.profile,
+        "loadavg_before": _loadavg(),
     }
     chat_ids = list(range(FIRST_CHAT, FIRST_CHAT + n))
     wall_start = time.monotonic()
     try:
-        telegram, tg_info = await spawn_fake("telegram", [
-            "--private-interval", "1", "--group-per-minute", "20", "--global-per-second", "30",
-        ], workdir)
+        telegram, tg_info = await spawn_fake(
+            "telegram",
+            [
+                "--private-interval",
+                "1",
+                "--group-per-minute",
+                "20",
+                "--global-per-second",
+                "30",
+            ],
+            workdir,
+        )
         children.append(telegram)
-        yandex, ya_info = await spawn_fake("yandex", [
-            "--chunk-size", str(CHUNK_SIZES[chunks]), "--cps", str(opts.cps),
-            "--first-delay", str(opts.first_delay),
-        ], workdir)
+        yandex, ya_info = await spawn_fake(
+            "yandex",
+            [
+                "--chunk-size",
+                str(CHUNK_SIZES[chunks]),
+                "--cps",
+                str(opts.cps),
+                "--first-delay",
+                str(opts.first_delay),
+            ],
+            workdir,
+        )
         children.append(yandex)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(opts.bot_path),
             "BOT_TOKEN": TOKEN,
             "TELEGRAM_API_URL": tg_info["api"],
             "YANDEX_API_KEY": "test-api-key",
@@ -356,16 +390,28 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
             cpu0 = {c.name: cpu_seconds(c.pid) for c in children}
             if opts.profile:
                 profiler = await asyncio.create_subprocess_exec(
-                    str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(bot.pid), "--rate", "100",
-                    "--nonblocking", "--format", "raw", "-o", str(opts.results / f"{run_id}.pyspy.txt"),
-                    "--duration", str(int(opts.max_wait)),
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                    str(Path(PYTHON).parent / "py-spy"),
+                    "record",
+                    "--pid",
+                    str(bot.pid),
+                    "--rate",
+                    "100",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "-o",
+                    str(opts.results / f"{run_id}.pyspy.txt"),
+                    "--duration",
+                    str(int(opts.max_wait)),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
                     preexec_fn=die_with_parent,
                 )
             t0 = time.monotonic()
             await get_json(http, f"{tg_ctl}/inject", {"chats": chat_ids})
             peak_rss = 0
             timed_out = True
+            requests_seen, stable_polls = -1, 0
             while time.monotonic() - t0 < opts.max_wait:
                 await asyncio.sleep(1.0)
                 if bot.process.returncode is not None:
@@ -377,6 +423,19 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
                 ya_status = await get_json(http, f"{ya_ctl}/status")
                 if tg_status["complete"] >= n and ya_status["finished"] >= n:
                     timed_out = False
+                    break
+                # Chats whose turn failed before reaching the model never complete: stop once every
+                # stream that was started has been shown, no new stream came for 5 s, and 20 s have passed.
+                stable_polls = stable_polls + 1 if ya_status["requests"] == requests_seen else 0
+                requests_seen = ya_status["requests"]
+                if (
+                    stable_polls >= 5
+                    and time.monotonic() - t0 > 20
+                    and ya_status["open_streams"] == 0
+                    and tg_status["complete"] >= ya_status["finished"]
+                ):
+                    timed_out = False
+                    result["stopped_early"] = "some chats never reached the model"
                     break
             await asyncio.sleep(SETTLE_SECONDS)
             elapsed = time.monotonic() - t0
@@ -392,17 +451,19 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
             shutil.copy(ya_dump, opts.results / f"{run_id}.yandex.json")
         result.update(analyse(tg_data, ya_data, n, chat_ids))
         cpu = {name: cpu1[name] - cpu0[name] for name in cpu1}
-        result.update({
-            "timed_out": timed_out,
-            "measured_seconds": elapsed,
-            "bot_cpu_seconds": cpu.get("bot"),
-            "bot_cpu_per_answer": cpu["bot"] / n if "bot" in cpu else None,
-            "cpu_share": {name: value / elapsed for name, value in cpu.items()},
-            "bot_rss_baseline_mib": baseline_mem.get("VmRSS", 0) / 1024,
-            "bot_rss_sampled_peak_mib": peak_rss / 1024,
-            "bot_peak_rss_mib": mem.get("VmHWM", 0) / 1024,
-            "bot_log": str(bot_log.relative_to(ROOT)),
-        })
+        result.update(
+            {
+                "timed_out": timed_out,
+                "measured_seconds": elapsed,
+                "bot_cpu_seconds": cpu.get("bot"),
+                "bot_cpu_per_answer": cpu["bot"] / n if "bot" in cpu else None,
+                "cpu_share": {name: value / elapsed for name, value in cpu.items()},
+                "bot_rss_baseline_mib": baseline_mem.get("VmRSS", 0) / 1024,
+                "bot_rss_sampled_peak_mib": peak_rss / 1024,
+                "bot_peak_rss_mib": mem.get("VmHWM", 0) / 1024,
+                "bot_log": str(bot_log.relative_to(ROOT)),
+            }
+        )
         log_text = bot_log.read_text(errors="replace")
         result["bot_log_lines"] = log_text.count("\n")
         result["bot_log_tail"] = log_text[-1500:]
@@ -489,28 +550,55 @@ def _s(value: float | None) -> str:
 
 
 def table(runs: list[dict[str, Any]]) -> str:
-    head = ("chunks", "N", "done", "lag p50/p95/p99 s", "sendMsg", "edit", "action", "other", "429s",
-            "CPU s/ans", "RSS MiB", "1st sign p50/p95 ms", "backlog s")
+    head = (
+        "chunks",
+        "N",
+        "done",
+        "lag p50/p95/p99 s",
+        "sendMsg",
+        "edit",
+        "action",
+        "other",
+        "429s",
+        "CPU s/ans",
+        "RSS MiB",
+        "1st sign p50/p95 ms",
+        "backlog s",
+    )
     rows = [head]
     for r in runs:
         if "display_lag" not in r:
             rows.append((r["chunks"], str(r["chats"]), "ERROR", r.get("error", "?"), *[""] * 9))
             continue
         calls = r["calls_per_answer"]
-        other = sum(v for k, v in calls.items() if k not in ("sendmessage", "editmessagetext", "sendchataction"))
+        other = sum(
+            v for k, v in calls.items() if k not in ("sendmessage", "editmessagetext", "sendchataction")
+        )
         lag = r["display_lag"]
         first = r["first_sign"]
-        rows.append((
-            r["chunks"], str(r["chats"]), f"{r['answers_complete']}/{r['chats']}",
-            f"{_s(lag['p50'])}/{_s(lag['p95'])}/{_s(lag['p99'])}",
-            f"{calls.get('sendmessage', 0):.2f}", f"{calls.get('editmessagetext', 0):.2f}",
-            f"{calls.get('sendchataction', 0):.2f}", f"{other:.2f}", str(r["too_many_requests"]),
-            f"{r['bot_cpu_per_answer']:.3f}", f"{r['bot_peak_rss_mib']:.0f}",
-            f"{_ms(first['p50'])}/{_ms(first['p95'])}",
-            _s(r["backlog_seconds"]) if r["backlog_seconds"] is not None else
-            (f">{r['measured_seconds'] - (r['last_stream_end_after_injection'] or 0):.0f} (timeout)"
-             if r.get("timed_out") else "-"),
-        ))
+        rows.append(
+            (
+                r["chunks"],
+                str(r["chats"]),
+                f"{r['answers_complete']}/{r['chats']}",
+                f"{_s(lag['p50'])}/{_s(lag['p95'])}/{_s(lag['p99'])}",
+                f"{calls.get('sendmessage', 0):.2f}",
+                f"{calls.get('editmessagetext', 0):.2f}",
+                f"{calls.get('sendchataction', 0):.2f}",
+                f"{other:.2f}",
+                str(r["too_many_requests"]),
+                f"{r['bot_cpu_per_answer']:.3f}",
+                f"{r['bot_peak_rss_mib']:.0f}",
+                f"{_ms(first['p50'])}/{_ms(first['p95'])}",
+                _s(r["backlog_seconds"])
+                if r["backlog_seconds"] is not None
+                else (
+                    f">{r['measured_seconds'] - (r['last_stream_end_after_injection'] or 0):.0f} (timeout)"
+                    if r.get("timed_out")
+                    else "-"
+                ),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -537,10 +625,39 @@ async def main_async(args: argparse.Namespace) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     extra_env = dict(item.split("=", 1) for item in args.env)
     opts = RunOptions(
-        interval=args.interval, cps=args.cps, first_delay=args.first_delay, max_wait=args.max_wait,
-        redis_url=args.redis_url, profile=args.profile, keep_raw=args.keep_raw, results=RESULTS,
+        interval=args.interval,
+        cps=args.cps,
+        first_delay=args.first_delay,
+        max_wait=args.max_wait,
+        redis_url=args.redis_url,
+        profile=args.profile,
+        keep_raw=args.keep_raw,
+        results=RESULTS,
         extra_env=extra_env,
     )
+    snapshot = None
+    if args.bot_ref:
+        # A commit's bot/ package, so edits in progress in the working tree do not change the measured code.
+        snapshot = Path(tempfile.mkdtemp(prefix="bench-bot-"))
+        archive = await asyncio.create_subprocess_exec(
+            "git", "archive", args.bot_ref, "bot", cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        )
+        data, _ = await asyncio.wait_for(archive.communicate(), 30)
+        tar = await asyncio.create_subprocess_exec(
+            "tar", "-x", "-C", str(snapshot), stdin=asyncio.subprocess.PIPE
+        )
+        await asyncio.wait_for(tar.communicate(data), 30)
+        if archive.returncode or tar.returncode:
+            raise SystemExit(f"could not extract bot/ of {args.bot_ref}")
+        opts.bot_path = snapshot
+    try:
+        return await _run_all(args, opts)
+    finally:
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
+
+
+async def _run_all(args: argparse.Namespace, opts: RunOptions) -> int:
     from redis.asyncio import Redis
 
     probe = Redis.from_url(args.redis_url, socket_connect_timeout=3, socket_timeout=3)
@@ -577,24 +694,54 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": sys.version.split()[0],
-            "loadavg": _loadavg()}
+    git = {}
+    with contextlib.suppress(Exception):
+        import subprocess
+
+        def run(*cmd: str) -> str:
+            return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+
+        git = {
+            "bot_ref": run("git", "rev-parse", _BOT_REF[0]) if _BOT_REF else "working tree",
+            "head": run("git", "rev-parse", "HEAD"),
+            "dirty_bot": run("git", "status", "--porcelain", "bot"),
+        }
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": sys.version.split()[0],
+        "loadavg": _loadavg(),
+        "git": git,
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chats", type=int, nargs="+", default=[1, 100, 500, 1000])
     parser.add_argument("--chunks", nargs="+", choices=sorted(CHUNK_SIZES), default=["token", "sentence"])
     parser.add_argument("--interval", type=float, default=1.0, help="STREAM_INTERVAL of the bot")
     parser.add_argument("--cps", type=float, default=150.0, help="model speed, characters per second")
     parser.add_argument("--first-delay", type=float, default=0.6)
-    parser.add_argument("--max-wait", type=float, default=150.0,
-                        help="seconds after the questions are injected before a run is cut off")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=150.0,
+        help="seconds after the questions are injected before a run is cut off",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
-    parser.add_argument("--profile", action="store_true", help="record the bot with py-spy (perturbs figures)")
+    parser.add_argument(
+        "--profile", action="store_true", help="record the bot with py-spy (perturbs figures)"
+    )
     parser.add_argument("--keep-raw", action="store_true", help="keep the fakes' raw dumps in bench/results")
+    parser.add_argument(
+        "--bot-ref", help="measure this commit's bot/ (git archive) instead of the working tree"
+    )
     parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE", help="extra bot settings")
     args = parser.parse_args()
+    if args.bot_ref:
+        _BOT_REF.append(args.bot_ref)
     return asyncio.run(main_async(args))
 
 
