@@ -21,7 +21,7 @@ from bot.config import Settings, StreamMode
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
 from bot.storage import build_redis
 from bot.telegram.access import AccessMiddleware, AccessPolicy
-from bot.telegram.budget import CallBudget
+from bot.telegram.budget import BudgetMiddleware, CallBudget
 from bot.telegram.calls import ChatCaller
 from bot.telegram.dedupe import UpdateDeduplicator
 from bot.telegram.pacing import Pacer
@@ -81,6 +81,7 @@ class App:
         )
         self.bot = Bot(settings.bot_token.get_secret_value(), session=session, default=DefaultBotProperties())
         self.budget = CallBudget(self.clock)
+        self.bot.session.middleware(BudgetMiddleware(self.budget))
         self.signals = StopSignals(self.redis, prefix=settings.redis_prefix)
         self.journal = AnswerJournal(self.redis, prefix=settings.redis_prefix)
         self.limits = UsageLimits(
@@ -238,10 +239,10 @@ class App:
         )
         workflow = {"dispatcher": self.dispatcher, "bots": (self.bot,), **self.dispatcher.workflow_data}
         loop = asyncio.get_running_loop()
-        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        stop_signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
         started = False
         try:
-            for number in signals:
+            for number in stop_signals:
                 loop.add_signal_handler(number, self._stop_serving.set)
             self.web_port = await server.start(settings.webhook_host, settings.webhook_port)
             await self.dispatcher.emit_startup(bot=self.bot, **workflow)
@@ -261,7 +262,7 @@ class App:
             )
             await self._stop_serving.wait()
         finally:
-            for number in signals:
+            for number in stop_signals:
                 loop.remove_signal_handler(number)
             await server.stop()
             try:

@@ -57,6 +57,7 @@ class HealthCheck:
         self._cache_seconds = telegram_cache_seconds
         self._telegram: tuple[bool, float] | None = None  # (result, when)
         self._telegram_lock = asyncio.Lock()
+        self._last: dict[str, bool] = {}  # probe name -> its last result
 
     async def check(self) -> HealthReport:
         redis, telegram = await asyncio.gather(self._run("redis", self._redis_probe), self._telegram_ok())
@@ -76,8 +77,15 @@ class HealthCheck:
             async with asyncio.timeout(self._timeout):
                 await probe()
         except Exception as error:  # any failure means "not reachable"; the reason goes to the log
-            log.warning("health check: %s is not reachable: %s", name, str(error) or type(error).__name__)
+            reason = str(error) or type(error).__name__
+            # Probes come every few seconds: warn when a dependency goes away, not on every probe.
+            level = logging.WARNING if self._last.get(name, True) else logging.DEBUG
+            log.log(level, "health check: %s is not reachable: %s", name, reason)
+            self._last[name] = False
             return False
+        if not self._last.get(name, True):
+            log.info("health check: %s is reachable again", name)
+        self._last[name] = True
         return True
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot.config import Settings
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 200
+POOL_WAIT_SECONDS = 20
 
 
 def build_redis(settings: Settings) -> tuple[Redis, str]:
@@ -23,14 +26,18 @@ def build_redis(settings: Settings) -> tuple[Redis, str]:
         )
         return fakeredis.FakeAsyncRedis(decode_responses=True), "in-memory (fakeredis)"
     url = settings.redis_url.get_secret_value()
-    client = Redis.from_url(
+    # A blocking pool: a burst of many chats waits briefly for a connection instead of failing with
+    # MaxConnectionsError (the default pool raises once its 100 connections are busy).
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_SECONDS,
         decode_responses=True,
         socket_timeout=10,
         socket_connect_timeout=5,
         health_check_interval=30,
     )
-    return client, _without_password(url)
+    return Redis(connection_pool=pool), _without_password(url)
 
 
 def _without_password(url: str) -> str:

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
 
 from bot.clock import Clock
 
@@ -41,3 +50,57 @@ class CallBudget:
                 await self._clock.sleep((1 - self._tokens) / self._rate)
                 self._refill()
             self._tokens -= 1
+
+
+# Calls that do not count against Telegram's message budget (reading, polling, chat actions, set-up).
+_FREE_METHODS = frozenset(
+    {
+        "getUpdates",
+        "getMe",
+        "getFile",
+        "getChat",
+        "sendChatAction",
+        "answerCallbackQuery",
+        "setMyCommands",
+        "deleteMyCommands",
+        "getMyCommands",
+        "setWebhook",
+        "deleteWebhook",
+        "getWebhookInfo",
+        "close",
+        "logOut",
+    }
+)
+_prepaid: ContextVar[bool] = ContextVar("budget_prepaid", default=False)
+
+
+@contextlib.contextmanager
+def prepaid() -> Iterator[None]:
+    """Mark the calls made inside as already paid for (the streamer acquires before rendering)."""
+    token = _prepaid.set(True)
+    try:
+        yield
+    finally:
+        _prepaid.reset(token)
+
+
+class BudgetMiddleware(BaseRequestMiddleware):
+    """Every message-sending call of the bot, whoever makes it, waits for the shared budget.
+
+    So command replies, error messages and uploads' status lines cannot push the bot over Telegram's
+    bot-wide limit while many answers stream.
+    """
+
+    def __init__(self, budget: CallBudget) -> None:
+        self._budget = budget
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        name: Any = getattr(method, "__api_method__", "")
+        if name not in _FREE_METHODS and not _prepaid.get():
+            await self._budget.acquire()
+        return await make_request(bot, method)

@@ -15,7 +15,7 @@ from aiogram.exceptions import (
 )
 
 from bot.clock import Clock
-from bot.telegram.budget import CallBudget
+from bot.telegram.budget import CallBudget, prepaid
 from bot.telegram.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class ChatCaller:
             await self.ready()
             self._prepared = False
             try:
-                await operation()
+                with prepaid():
+                    await operation()
             except TelegramRetryAfter as error:
                 self._pacer.flooded(error.retry_after)
                 log.warning("flood control: pausing a chat for %s s", error.retry_after)
