@@ -24,6 +24,7 @@ from bot.telegram.access import AccessMiddleware, AccessPolicy
 from bot.telegram.budget import BudgetMiddleware, CallBudget
 from bot.telegram.calls import ChatCaller
 from bot.telegram.dedupe import UpdateDeduplicator
+from bot.telegram.ordering import ChatOrdering
 from bot.telegram.pacing import Pacer
 from bot.telegram.recovery import close_interrupted_answers
 from bot.telegram.render import Rendered
@@ -124,7 +125,9 @@ class App:
             knowledge=self.knowledge,
             uploads=UploadQueue(),
         )
-        # First of all middlewares: a duplicate delivery must not even count against a user's limits.
+        # Before anything awaits: a chat's messages keep their arrival order until they are queued.
+        self.dispatcher.update.outer_middleware(ChatOrdering())
+        # Then: a duplicate delivery must not even count against a user's limits.
         self.dedupe = UpdateDeduplicator(
             self.redis,
             prefix=settings.redis_prefix,

@@ -124,13 +124,21 @@ class TurnRunner:
             streamer.stop(interrupted=True)
         return len(self._streaming)
 
-    async def answer(self, question: Question) -> StreamOutcome | None:
-        """Answer the question; None when it joined a burst that another call answers."""
+    async def answer(
+        self, question: Question, on_queued: Callable[[], None] | None = None
+    ) -> StreamOutcome | None:
+        """Answer the question; None when it joined a burst that another call answers.
+
+        `on_queued` is called, without awaiting anything after it, once the question holds its place in
+        the chat's order (in a burst or in the turn queue): the next message of the chat may go on then.
+        """
+        queued = on_queued or (lambda: None)
         key = question.target.key
         burst = self._bursts.get(key)
         if burst is not None:
             burst.texts.append(question.text)
             burst.last_at = self._clock.now()
+            queued()
             return None
         task = asyncio.current_task()
         assert task is not None
@@ -139,16 +147,17 @@ class TurnRunner:
         streamer.show_typing()  # the first sign of life, before any waiting
         try:
             if self._policy.burst_seconds > 0 and not self._gate.busy(key):
-                question = await self._collect_burst(question)
-            return await self._take_turn(question, streamer)
+                question = await self._collect_burst(question, queued)
+            return await self._take_turn(question, streamer, queued)
         finally:
             streamer.close()
             self._running.discard(task)
 
-    async def _collect_burst(self, question: Question) -> Question:
+    async def _collect_burst(self, question: Question, queued: Callable[[], None]) -> Question:
         key = question.target.key
         burst = _Burst(question, [question.text], self._clock.now())
         self._bursts[key] = burst
+        queued()
         try:
             while (left := burst.last_at + self._policy.burst_seconds - self._clock.now()) > 0:
                 await self._clock.sleep(left)
@@ -156,12 +165,16 @@ class TurnRunner:
             del self._bursts[key]
         return replace(question, text="\n".join(burst.texts))
 
-    async def _take_turn(self, question: Question, streamer: ReplyStreamer) -> StreamOutcome:
+    async def _take_turn(
+        self, question: Question, streamer: ReplyStreamer, queued: Callable[[], None]
+    ) -> StreamOutcome:
         key = question.target.key
         notice = None
         if self._gate.busy(key) and self._policy.queue_notice_seconds > 0:
             notice = asyncio.create_task(self._tell_queued(question))
         try:
+            # The gate registers this turn before its first await, so the next message may go on now.
+            queued()
             async with self._gate.turn(key):
                 if notice is not None:
                     notice.cancel()

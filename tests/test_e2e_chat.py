@@ -294,4 +294,6 @@ async def test_unknown_buttons_and_commands_get_an_answer(telegram: FakeTelegram
     telegram.callback_query(CHAT, sent["message_id"], "some-old-button")
     await telegram.wait_until(lambda: len(telegram.callback_answers) == 1)
     telegram.command(CHAT, "/nonsense")
-    await telegram.wait_until(lambda: any(text.startswith("Write a question") for text in final_texts(telegram)))
+    await telegram.wait_until(
+        lambda: any(text.startswith("Write a question") for text in final_texts(telegram))
+    )

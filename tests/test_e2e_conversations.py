@@ -364,3 +364,19 @@ async def _send_as_bot(telegram: FakeTelegram, chat_id: int, text: str) -> int:
         return (await bot.send_message(chat_id, text)).message_id
     finally:
         await bot.session.close()
+
+
+async def test_many_quick_messages_keep_their_order(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
+) -> None:
+    yandex.responder = lambda body: Reply(text=f"re: {body['input'][-1]['content']}", chunk_size=50)
+    await run_bot()
+    questions = [f"question {number}" for number in range(8)]
+    for question in questions:
+        telegram.user_message(CHAT, question)
+    await telegram.wait_until(
+        lambda: len(telegram.bot_messages(CHAT)) == 8 and "re: question 7" in texts(telegram)
+    )
+    asked = [request.body["input"][-1]["content"] for request in yandex.requests]
+    assert asked == questions
+    assert texts(telegram) == [f"re: {question}" for question in questions]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
@@ -58,7 +59,12 @@ def router() -> Router:
 
     @router.message(F.text)
     async def question(
-        message: Message, bot: Bot, runner: TurnRunner, limits: UsageLimits, is_admin: bool
+        message: Message,
+        bot: Bot,
+        runner: TurnRunner,
+        limits: UsageLimits,
+        is_admin: bool,
+        handoff: Callable[[], None] | None = None,
     ) -> None:
         text = question_for(message, await bot.me())
         if text is None:
@@ -71,7 +77,8 @@ def router() -> Router:
         if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
             await reply(bot, message, _limit_text(hit, texts))
             return
-        await runner.answer(Question(target_of(message), text, texts, user_id, author_name(message)))
+        question = Question(target_of(message), text, texts, user_id, author_name(message))
+        await runner.answer(question, on_queued=handoff)
 
     @router.message()
     async def not_text(message: Message, bot: Bot) -> None:

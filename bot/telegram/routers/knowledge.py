@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Callable
 from datetime import UTC
 
 from aiogram import Bot, F, Router
@@ -46,7 +47,12 @@ def router() -> Router:
 
     @router.message(F.document)
     async def document(
-        message: Message, bot: Bot, knowledge: KnowledgeBase, uploads: UploadQueue, is_admin: bool
+        message: Message,
+        bot: Bot,
+        knowledge: KnowledgeBase,
+        uploads: UploadQueue,
+        is_admin: bool,
+        handoff: Callable[[], None] | None = None,
     ) -> None:
         texts = texts_of(message).kb
         if message.chat.type != "private":
@@ -57,6 +63,8 @@ def router() -> Router:
         assert message.document is not None
         name = message.document.file_name or f"document-{message.message_id}"
         size = message.document.file_size or 0
+        if handoff is not None:
+            handoff()  # the upload queue keeps the order from here; questions need not wait for uploads
         async with uploads.lock(message.chat.id):
             await _add_document(message, bot, knowledge, texts_of(message), name, size)
 
