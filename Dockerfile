@@ -10,4 +10,6 @@ COPY bot ./bot
 RUN pip install . && useradd --system --uid 10001 --home-dir /app bot
 
 USER bot
+# The webhook server (only used when WEBHOOK_URL is set).
+EXPOSE 8080
 CMD ["python", "-m", "bot"]

@@ -61,14 +61,7 @@ class App:
         self.gate = TurnGate(
             self.redis, prefix=settings.redis_prefix, lease_seconds=settings.turn_lease_seconds
         )
-        self.openai = build_openai_client(
-            base_url=settings.yandex_base_url,
-            credential=settings.yandex_credential,
-            folder_id=settings.yandex_folder_id,
-            timeout=settings.yandex_timeout,
-            max_retries=settings.yandex_max_retries,
-            data_logging=settings.yandex_data_logging,
-        )
+        self.openai = build_openai_client(settings)
         self.assistant = Assistant(
             self.openai,
             model=settings.model_uri,

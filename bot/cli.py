@@ -104,14 +104,7 @@ async def _run(args: argparse.Namespace, settings: Settings, plan: UploadPlan | 
     from bot.assistant.client import build_openai_client
     from bot.storage import build_redis
 
-    client = build_openai_client(
-        base_url=settings.yandex_base_url,
-        credential=settings.yandex_credential,
-        folder_id=settings.yandex_folder_id,
-        timeout=settings.yandex_timeout,
-        max_retries=settings.yandex_max_retries,
-        data_logging=settings.yandex_data_logging,
-    )
+    client = build_openai_client(settings)
     redis, _ = build_redis(settings)
     kb = KnowledgeBase(
         client, redis, prefix=settings.redis_prefix, configured_store_id=settings.yandex_vector_store_id

@@ -21,6 +21,7 @@ from bot.assistant.events import (
     Tool,
     ToolActivity,
 )
+from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +32,16 @@ DOCUMENTS_INSTRUCTIONS = (
 )
 
 
-def build_openai_client(
-    *,
-    base_url: str,
-    credential: str,
-    folder_id: str,
-    timeout: float,
-    max_retries: int,
-    data_logging: bool,
-) -> AsyncOpenAI:
+def build_openai_client(settings: Settings) -> AsyncOpenAI:
     """The official client pointed at Yandex: the folder goes in `OpenAI-Project` on every call."""
     return AsyncOpenAI(
-        base_url=base_url,
-        api_key=credential,
-        project=folder_id,
+        base_url=settings.yandex_base_url,
+        api_key=settings.yandex_credential,
+        project=settings.yandex_folder_id,
         # The read timeout bounds the silence between two stream chunks, not the whole answer.
-        timeout=openai.Timeout(timeout, connect=10.0),
-        max_retries=max_retries,
-        default_headers={"x-data-logging-enabled": "true" if data_logging else "false"},
+        timeout=openai.Timeout(settings.yandex_timeout, connect=10.0),
+        max_retries=settings.yandex_max_retries,
+        default_headers={"x-data-logging-enabled": "true" if settings.yandex_data_logging else "false"},
     )
 
 

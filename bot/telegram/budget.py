@@ -18,6 +18,8 @@ from bot.clock import Clock
 # Telegram allows about 30 messages per second per bot (edits included); staying below leaves room for
 # commands, chat actions and other processes' bursts.
 DEFAULT_CALLS_PER_SECOND = 25.0
+# Telegram counts calls in a rolling second: rate + burst must stay under 30 even when requests bunch up.
+DEFAULT_BURST = 2.0
 
 
 class CallBudget:
@@ -33,7 +35,7 @@ class CallBudget:
     ) -> None:
         self._clock = clock
         self._rate = rate
-        self._burst = burst if burst is not None else max(1.0, rate / 5)
+        self._burst = burst if burst is not None else DEFAULT_BURST
         self._tokens = self._burst
         self._updated = clock.now()
         self._queue = asyncio.Lock()
