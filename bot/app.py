@@ -35,6 +35,7 @@ from bot.telegram.streamer import ProgressCallback, ReplyStreamer
 from bot.telegram.surface import ReplySurface
 from bot.telegram.target import ChatTarget
 from bot.telegram.texts import ENGLISH, LANGUAGES, Texts
+from bot.telegram.typing import FirstSign, TypingIndicator
 from bot.threads.gate import TurnGate
 from bot.threads.journal import AnswerJournal
 from bot.threads.limits import UsageLimits
@@ -62,6 +63,9 @@ class App:
             self.redis, prefix=settings.redis_prefix, lease_seconds=settings.turn_lease_seconds
         )
         self.openai = build_openai_client(settings)
+        # openai imports (and pydantic builds) the Responses types on first use; doing it now keeps that
+        # half-second stall out of the first burst of questions.
+        _ = self.openai.responses, self.openai.vector_stores
         self.assistant = Assistant(
             self.openai,
             model=settings.model_uri,
@@ -75,6 +79,7 @@ class App:
         )
         self.bot = Bot(settings.bot_token.get_secret_value(), session=session, default=DefaultBotProperties())
         self.budget = CallBudget(self.clock)
+        self.typing = TypingIndicator(self.bot, self.clock)
         self.bot.session.middleware(BudgetMiddleware(self.budget))
         self.signals = StopSignals(self.redis, prefix=settings.redis_prefix)
         self.journal = AnswerJournal(self.redis, prefix=settings.redis_prefix)
@@ -120,6 +125,7 @@ class App:
         )
         # Before anything awaits: a chat's messages keep their arrival order until they are queued.
         self.dispatcher.update.outer_middleware(ChatOrdering())
+        self.dispatcher.update.outer_middleware(FirstSign(self.typing))
         # Then: a duplicate delivery must not even count against a user's limits.
         self.dedupe = UpdateDeduplicator(
             self.redis,
@@ -171,7 +177,9 @@ class App:
         # Draft ids only need to differ between answers in one chat; the user's message id does.
         draft_id = (target.reply_to_message_id or 1) if drafts else None
         surface = ReplySurface(self.bot, target, caller, stop_label=texts.stop_button, draft_id=draft_id)
-        return ReplyStreamer(self.bot, surface, texts, clock=self.clock, on_progress=on_progress)
+        return ReplyStreamer(
+            self.bot, surface, texts, clock=self.clock, typing=self.typing, on_progress=on_progress
+        )
 
     async def _on_startup(self) -> None:
         await self.redis.ping()

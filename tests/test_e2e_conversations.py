@@ -235,6 +235,8 @@ async def test_groups_answer_only_mentions_and_replies(
         "is_video": False,
     }
     telegram.user_message(GROUP, None, chat_type="supergroup", user_id=5, extra={"sticker": sticker})
+    await asyncio.sleep(0.3)
+    assert not telegram.calls_of("sendChatAction", chat_id=GROUP), "no 'typing…' for talk not meant for the bot"
     text, entities = mention("what is 2+2?")
     asked = telegram.user_message(
         GROUP, text, chat_type="supergroup", user_id=5, first_name="Bob", entities=entities

@@ -22,6 +22,7 @@ from bot.telegram.streamer import ReplyStreamer
 from bot.telegram.surface import ReplySurface
 from bot.telegram.target import ChatTarget
 from bot.telegram.texts import ENGLISH
+from bot.telegram.typing import TypingIndicator
 from tests.test_pacing import FakeClock
 from tests.test_render import MARKDOWN
 
@@ -90,7 +91,8 @@ def test_any_chunking_ends_with_exactly_the_rendered_answer(
         stop_label="Stop",
         draft_id=7 if drafts else None,
     )
-    streamer = ReplyStreamer(bot, surface, ENGLISH, clock=clock)  # type: ignore[arg-type]
+    typing = TypingIndicator(bot, clock)  # type: ignore[arg-type]
+    streamer = ReplyStreamer(bot, surface, ENGLISH, clock=clock, typing=typing)  # type: ignore[arg-type]
     outcome = asyncio.run(streamer.run(events(chunked(answer, cuts))))
 
     assert outcome.text == answer

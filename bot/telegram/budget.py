@@ -19,7 +19,7 @@ from bot.clock import Clock
 # commands, chat actions and other processes' bursts.
 DEFAULT_CALLS_PER_SECOND = 25.0
 # Telegram counts calls in a rolling second: rate + burst must stay under 30 even when requests bunch up.
-DEFAULT_BURST = 2.0
+DEFAULT_BURST = 1.0
 
 
 class CallBudget:

@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiogram import Bot
-from aiogram.enums import ChatAction
-from aiogram.exceptions import TelegramForbiddenError
 
 from bot.assistant.events import (
     AnswerEvent,
@@ -25,10 +23,10 @@ from bot.clock import Clock
 from bot.telegram.render import Rendered, render_markdown, split_rendered, styled
 from bot.telegram.surface import ReplySurface
 from bot.telegram.texts import Texts
+from bot.telegram.typing import TYPING_LASTS_SECONDS, TypingIndicator
 
 log = logging.getLogger(__name__)
 
-TYPING_REFRESH_SECONDS = 4.5  # Telegram shows "typing…" for about 5 s per chat action
 DRAFT_REFRESH_SECONDS = 20.0  # a draft disappears after about 30 s without an update
 MIN_NEW_CHARACTERS = 12  # smaller growth is not worth a Telegram call (unless the answer is finished)
 MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs, scripts without spaces)
@@ -71,9 +69,11 @@ class ReplyStreamer:
         texts: Texts,
         *,
         clock: Clock,
+        typing: TypingIndicator,
         on_progress: ProgressCallback | None = None,
     ) -> None:
         self._bot = bot
+        self._typing_indicator = typing
         self._on_progress = on_progress
         self._notes: list[str] = []
         self._surface = surface
@@ -162,15 +162,9 @@ class ReplyStreamer:
     async def _keep_typing(self) -> None:
         target = self._surface.target
         while not self._surface.has_messages and not self._done:
-            try:
-                await self._bot.send_chat_action(
-                    target.chat_id, ChatAction.TYPING, message_thread_id=target.message_thread_id
-                )
-            except TelegramForbiddenError:
+            if not await self._typing_indicator.ping(target.chat_id, target.message_thread_id):
                 return
-            except Exception:  # "typing…" is decoration; it never breaks an answer
-                log.debug("chat action failed", exc_info=True)
-            await self._clock.sleep(TYPING_REFRESH_SECONDS)
+            await self._clock.sleep(TYPING_LASTS_SECONDS)
 
     async def _publish_loop(self) -> bool:
         await self._surface.thinking()
