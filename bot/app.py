@@ -46,7 +46,6 @@ from bot.web import WebhookHandler, WebServer, web_application
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_CONNECTIONS = 256
 INTERRUPT_WAIT_SECONDS = 10.0  # after the grace period: time for interrupted answers to show their notice
 
 
@@ -76,9 +75,6 @@ class App:
         )
         session = AiohttpSession(
             api=TelegramAPIServer.from_base(settings.telegram_api_url),
-            # Many chats streaming at once each hold a request open now and then; 100 (the default)
-            # made chat actions of a burst of questions queue behind edits.
-            limit=TELEGRAM_CONNECTIONS,
             timeout=settings.telegram_timeout,
         )
         self.bot = Bot(settings.bot_token.get_secret_value(), session=session, default=DefaultBotProperties())
