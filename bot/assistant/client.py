@@ -21,6 +21,7 @@ from bot.assistant.events import (
     Tool,
     ToolActivity,
 )
+from bot.assistant.sse import sse_events
 from bot.config import Settings
 
 log = logging.getLogger(__name__)
@@ -78,91 +79,80 @@ class Assistant:
         instructions = self._instructions
         if any(tool.get("type") == "file_search" for tool in tools):
             instructions += DOCUMENTS_INSTRUCTIONS
-        try:
-            stream = await self._client.responses.create(
-                model=self._model,
-                instructions=instructions,
-                input=list(input_items),  # type: ignore[arg-type]
-                temperature=self._temperature,
-                max_output_tokens=self._max_output_tokens,
-                store=False,
-                stream=True,
-                **extra,
-            )
-        except Exception as error:  # every failure has a user-facing path
-            yield _failure(error)
-            return
+        request = self._client.responses.with_streaming_response.create(
+            model=self._model,
+            instructions=instructions,
+            input=list(input_items),  # type: ignore[arg-type]
+            temperature=self._temperature,
+            max_output_tokens=self._max_output_tokens,
+            store=False,
+            stream=True,
+            **extra,
+        )
         finished = False
         try:
-            async for event in stream:
-                result = _translate(event)
-                if result is None:
-                    continue
-                yield result
-                if isinstance(result, Finished | Failed):
-                    finished = True
-                    return
-        except Exception as error:
+            # Leaving this block closes the HTTP stream, which stops generation on the server side:
+            # no more tokens are paid for after a stop or a failure.
+            async with request as response:
+                async for event in sse_events(response.iter_lines()):
+                    result = _translate(event)
+                    if result is None:
+                        continue
+                    yield result
+                    if isinstance(result, Finished | Failed):
+                        finished = True
+                        return
+        except Exception as error:  # every failure has a user-facing path
             finished = True
             yield _failure(error)
-        finally:
-            # Closing the HTTP stream stops generation on the server side: no more tokens are paid for.
-            await stream.close()
         if not finished:
             yield Failed(FailureKind.UNAVAILABLE, "stream ended without a terminal event")
 
 
-def _translate(event: Any) -> AnswerEvent | None:
-    kind = getattr(event, "type", "")
+def _translate(event: dict[str, Any]) -> AnswerEvent | None:
+    kind = str(event.get("type", ""))
     if kind == "response.output_text.delta":
-        return TextDelta(event.delta) if event.delta else None
+        delta = event.get("delta")
+        return TextDelta(delta) if isinstance(delta, str) and delta else None
     if kind == "response.output_text.annotation.added":
-        return _citation(getattr(event, "annotation", None))
+        return _citation(event.get("annotation"))
     if kind.startswith("response.file_search_call."):
         return ToolActivity(Tool.FILE_SEARCH)
     if kind.startswith("response.web_search_call."):
         return ToolActivity(Tool.WEB_SEARCH)
+    response = event.get("response") or {}
     if kind == "response.completed":
-        return Finished(FinishReason.COMPLETED, _total_tokens(event.response))
+        return Finished(FinishReason.COMPLETED, _total_tokens(response))
     if kind == "response.incomplete":
-        details = getattr(event.response, "incomplete_details", None)
-        reason = getattr(details, "reason", None)
-        if reason == "content_filter":
-            return Finished(FinishReason.CONTENT_FILTER, _total_tokens(event.response))
-        return Finished(FinishReason.MAX_OUTPUT_TOKENS, _total_tokens(event.response))
+        reason = (response.get("incomplete_details") or {}).get("reason")
+        finish = FinishReason.CONTENT_FILTER if reason == "content_filter" else FinishReason.MAX_OUTPUT_TOKENS
+        return Finished(finish, _total_tokens(response))
     if kind == "response.failed":
-        error = getattr(event.response, "error", None)
-        code = getattr(error, "code", None) or "server_error"
-        return Failed(_kind_for_code(str(code)), f"response.failed: {code}")
-    if kind == "error":
-        code = str(getattr(event, "code", None) or "server_error")
+        code = str((response.get("error") or {}).get("code") or "server_error")
+        return Failed(_kind_for_code(code), f"response.failed: {code}")
+    if kind == "error" or ("error" in event and kind == ""):
+        # Two shapes are seen: the documented flat one and one with a nested `error` object.
+        nested = event.get("error") if isinstance(event.get("error"), dict) else {}
+        code = str(event.get("code") or nested.get("code") or "server_error")
         return Failed(_kind_for_code(code), f"error event: {code}")
     return None
 
 
-def _total_tokens(response: Any) -> int | None:
-    usage = getattr(response, "usage", None)
-    total = getattr(usage, "total_tokens", None)
-    return int(total) if isinstance(total, int) else None
+def _total_tokens(response: dict[str, Any]) -> int | None:
+    total = (response.get("usage") or {}).get("total_tokens")
+    return total if isinstance(total, int) else None
 
 
 def _citation(annotation: Any) -> Citation | None:
-    if annotation is None:
+    if not isinstance(annotation, dict):
         return None
-    if isinstance(annotation, dict):
-        get = annotation.get
-    else:
-
-        def get(key: str, default: Any = None) -> Any:
-            return getattr(annotation, key, default)
-
-    kind = get("type")
+    kind = annotation.get("type")
     if kind == "file_citation":
-        title = get("filename") or get("file_id")
+        title = annotation.get("filename") or annotation.get("file_id")
         return Citation(str(title)) if title else None
     if kind == "url_citation":
-        url = get("url")
-        return Citation(str(get("title") or url), str(url)) if url else None
+        url = annotation.get("url")
+        return Citation(str(annotation.get("title") or url), str(url)) if url else None
     return None
 
 
