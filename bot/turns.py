@@ -95,6 +95,8 @@ class TurnRunner:
         self._streaming: dict[str, ReplyStreamer] = {}
         self._bursts: dict[str, _Burst] = {}
         self._records: dict[str, AnswerRecord] = {}
+        self._closing = False  # shutting down: questions still queued are not started any more
+        self._in_turn: set[asyncio.Task[object]] = set()  # past the queue: cancelling them is an interruption
 
     @property
     def running(self) -> set[asyncio.Task[object]]:
@@ -120,6 +122,7 @@ class TurnRunner:
 
     def interrupt_all(self) -> int:
         """Shutdown: end every streaming answer now, marked as interrupted; returns how many."""
+        self._closing = True
         for streamer in self._streaming.values():
             streamer.stop(interrupted=True)
         return len(self._streaming)
@@ -149,9 +152,15 @@ class TurnRunner:
             if self._policy.burst_seconds > 0 and not self._gate.busy(key):
                 question = await self._collect_burst(question, queued)
             return await self._take_turn(question, streamer, queued)
+        except asyncio.CancelledError:
+            if task not in self._in_turn:
+                # Cancelled while still waiting (shutdown): say so rather than leave the message unanswered.
+                await self._tell_unanswered(question)
+            raise
         finally:
             streamer.close()
             self._running.discard(task)
+            self._in_turn.discard(task)
 
     async def _collect_burst(self, question: Question, queued: Callable[[], None]) -> Question:
         key = question.target.key
@@ -178,7 +187,12 @@ class TurnRunner:
             async with self._gate.turn(key):
                 if notice is not None:
                     notice.cancel()
+                if self._closing:
+                    await self._tell_unanswered(question)
+                    return StreamOutcome()
                 self._streaming[key] = streamer
+                if (current := asyncio.current_task()) is not None:
+                    self._in_turn.add(current)
                 try:
                     return await self._answer_in_turn(question, streamer)
                 finally:
@@ -187,6 +201,10 @@ class TurnRunner:
         finally:
             if notice is not None:
                 notice.cancel()
+
+    async def _tell_unanswered(self, question: Question) -> None:
+        with contextlib.suppress(Exception):  # shutting down: the chat may be unreachable, the bot closing
+            await asyncio.wait_for(self._notify(question.target, question.texts.unanswered), 5)
 
     async def _tell_queued(self, question: Question) -> None:
         await self._clock.sleep(self._policy.queue_notice_seconds)

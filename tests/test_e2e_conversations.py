@@ -236,7 +236,9 @@ async def test_groups_answer_only_mentions_and_replies(
     }
     telegram.user_message(GROUP, None, chat_type="supergroup", user_id=5, extra={"sticker": sticker})
     await asyncio.sleep(0.3)
-    assert not telegram.calls_of("sendChatAction", chat_id=GROUP), "no 'typing…' for talk not meant for the bot"
+    assert not telegram.calls_of("sendChatAction", chat_id=GROUP), (
+        "no 'typing…' for talk not meant for the bot"
+    )
     text, entities = mention("what is 2+2?")
     asked = telegram.user_message(
         GROUP, text, chat_type="supergroup", user_id=5, first_name="Bob", entities=entities
@@ -270,11 +272,16 @@ async def test_shutdown_interrupts_answers_after_the_grace_period(
     task = asyncio.create_task(app.run_polling(handle_signals=False))
     telegram.user_message(CHAT, "slow please")
     await telegram.wait_until(lambda: len(telegram.bot_messages(CHAT)) == 1)
+    waiting = telegram.user_message(CHAT, "and this one waits in the queue")
+    await asyncio.sleep(0.2)
     await stop_bot(app, task)
 
     notice = "⚠️ Interrupted: the bot was restarted while writing this answer."
-    [reply] = telegram.bot_messages(CHAT)
+    reply, unanswered = telegram.bot_messages(CHAT)
     assert reply.text.endswith(notice)
+    assert unanswered.text == "⚠️ The bot was restarted before it could answer this. Please send it again."
+    assert unanswered.reply_to_message_id == waiting["message_id"]
+    assert len(yandex.requests) == 1
     app2 = await run_bot()
     await app2.ready.wait()
     history = await app2.store.history(str(CHAT))

@@ -63,7 +63,9 @@ async def test_streamed_text_arrives_as_typed_deltas(fake: FakeYandex, client: o
         "response.content_part.added",
     ]
     assert [e.type for e in events[-4:]] == [
-        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
         "response.completed",
     ]
     assert isinstance(events[0], ResponseCreatedEvent)
@@ -128,8 +130,11 @@ async def test_flat_error_event_is_yielded_not_raised(fake: FakeYandex, client: 
 
 
 async def test_nested_error_event_raises_api_error(fake: FakeYandex, client: openai.AsyncOpenAI) -> None:
-    fake.script(Reply(text="Partial answer that breaks", fail_after=7, failure="sse_error_nested",
-                      error_message="boom"))
+    fake.script(
+        Reply(
+            text="Partial answer that breaks", fail_after=7, failure="sse_error_nested", error_message="boom"
+        )
+    )
     stream = await client.responses.create(model=MODEL, input="Hi", stream=True)
     got: list[str] = []
     with pytest.raises(openai.APIError) as exc_info:
@@ -231,7 +236,10 @@ async def test_auth_is_checked(fake: FakeYandex) -> None:
         await bad_key.responses.create(model=MODEL, input="Hi", stream=True)
 
     api_key_scheme = openai.AsyncOpenAI(
-        base_url=fake.base_url, api_key="unused", project=FOLDER, max_retries=0,
+        base_url=fake.base_url,
+        api_key="unused",
+        project=FOLDER,
+        max_retries=0,
         default_headers={"Authorization": "Api-Key test-api-key"},
     )
     response = await api_key_scheme.responses.create(model=MODEL, input="Hi")
@@ -305,7 +313,8 @@ async def test_web_search_tool_call(fake: FakeYandex, client: openai.AsyncOpenAI
 async def test_non_streaming_response(fake: FakeYandex, client: openai.AsyncOpenAI) -> None:
     fake.script("Plain answer")
     response = await client.responses.create(
-        model=MODEL, input=[{"role": "system", "content": "sys"}, {"role": "user", "content": "q"}],
+        model=MODEL,
+        input=[{"role": "system", "content": "sys"}, {"role": "user", "content": "q"}],
     )
     assert response.object == "response"
     assert response.status == "completed"
@@ -341,7 +350,9 @@ async def test_delays(fake: FakeYandex, client: openai.AsyncOpenAI) -> None:
 
 async def test_unknown_path_is_404(fake: FakeYandex) -> None:
     async with httpx2.AsyncClient() as http:
-        r = await http.get(f"{fake.base_url}/nope", headers={
-            "Authorization": "Bearer test-api-key", "OpenAI-Project": FOLDER})
+        r = await http.get(
+            f"{fake.base_url}/nope",
+            headers={"Authorization": "Bearer test-api-key", "OpenAI-Project": FOLDER},
+        )
     assert r.status_code == 404
     assert r.json()["error"]["type"] == "not_found"

@@ -203,4 +203,3 @@ class ReplySurface:
             if message_id is not None:
                 await self._caller.call(lambda m=message_id: self._bot.delete_message(chat_id, m), final=True)
         del self._message_ids[count:], self._shown[count:]
-

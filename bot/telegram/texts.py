@@ -60,6 +60,7 @@ class Texts:
     stopped_notice: str
     interrupted_notice: str
     queued: str
+    unanswered: str
     context_trimmed: str
     rate_limited: str
     token_budget_spent: str
@@ -125,6 +126,7 @@ ENGLISH = Texts(
     stopped_notice="⏹ Stopped.",
     interrupted_notice="⚠️ Interrupted: the bot was restarted while writing this answer.",
     queued="⏳ I'll answer this as soon as I finish the current answer.",
+    unanswered="⚠️ The bot was restarted before it could answer this. Please send it again.",
     context_trimmed=(
         "ℹ️ This conversation has grown long: I now only see its recent part. /reset starts a fresh one."
     ),
@@ -223,6 +225,7 @@ RUSSIAN = Texts(
     stopped_notice="⏹ Остановлено.",
     interrupted_notice="⚠️ Прервано: бот перезапустился, пока писал этот ответ.",
     queued="⏳ Отвечу на это, как только закончу текущий ответ.",
+    unanswered="⚠️ Бот перезапустился, не успев ответить на это. Пожалуйста, отправьте ещё раз.",
     context_trimmed=(
         "ℹ️ Разговор стал длинным: теперь я вижу только его последнюю часть. /reset начнёт новый."
     ),
