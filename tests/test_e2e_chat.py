@@ -297,3 +297,17 @@ async def test_unknown_buttons_and_commands_get_an_answer(telegram: FakeTelegram
     await telegram.wait_until(
         lambda: any(text.startswith("Write a question") for text in final_texts(telegram))
     )
+
+
+async def test_without_redis_url_the_embedded_store_works(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner, caplog
+) -> None:
+    yandex.script("Kept in memory.", "Still remembered.")
+    app = await run_bot(redis_url=None)
+    telegram.user_message(CHAT, "remember this")
+    await wait_for_text(telegram, "Kept in memory.")
+    telegram.user_message(CHAT, "and now?")
+    await wait_for_text(telegram, "Still remembered.")
+    assert len(yandex.last_input()) == 3
+    assert app.store_description == "in-memory (fakeredis)"
+    assert "NOTHING SURVIVES A RESTART" in caplog.text
