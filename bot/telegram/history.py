@@ -7,15 +7,13 @@ Stored text is always shown as data: plain text plus our own bold/italic entitie
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     BufferedInputFile,
@@ -23,12 +21,10 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
-    MessageEntity,
-    ReplyParameters,
 )
 
 from bot.telegram.render import TELEGRAM_TEXT_LIMIT, Rendered, split_rendered, styled
-from bot.telegram.sending import MAX_FLOOD_WAIT_SECONDS
+from bot.telegram.sending import patiently
 from bot.telegram.target import ChatTarget
 from bot.telegram.texts import Texts
 from bot.threads.models import MessageStatus, ThreadMessage
@@ -41,8 +37,6 @@ SOURCES_CHARS = 300
 ENTRY_SEPARATOR = "\n\n"
 THREAD_TOKEN_CHARS = 12  # enough of a random 32-hex thread id to tell threads apart, short for callback data
 EXPORT_ARGS = frozenset({"file", "md", "export", "файл"})
-
-T = TypeVar("T")
 
 
 class HistoryPage(CallbackData, prefix="h"):
@@ -241,27 +235,6 @@ async def read_thread(store: ThreadStore, chat_key: str) -> ThreadSnapshot:
     return ThreadSnapshot(thread_id, messages)
 
 
-async def _patiently(call: Callable[[], Awaitable[T]]) -> T:
-    """Make a one-off call, waiting out a flood-control pause as long as it is short."""
-    while True:
-        try:
-            return await call()
-        except TelegramRetryAfter as error:
-            if error.retry_after > MAX_FLOOD_WAIT_SECONDS:
-                raise
-            await asyncio.sleep(error.retry_after)
-
-
-def _entities(page: Rendered) -> list[MessageEntity] | None:
-    return [MessageEntity(**entity) for entity in page.entity_dicts()] or None
-
-
-def _reply_to(target: ChatTarget) -> ReplyParameters | None:
-    if target.reply_to_message_id is None:
-        return None
-    return ReplyParameters(message_id=target.reply_to_message_id, allow_sending_without_reply=True)
-
-
 async def send_listing(bot: Bot, target: ChatTarget, snapshot: ThreadSnapshot, texts: Texts) -> None:
     """Answer /history: the latest page with its buttons, or the empty-thread text."""
     book = build_book(snapshot.thread_id or "", snapshot.messages, texts)
@@ -269,14 +242,14 @@ async def send_listing(bot: Bot, target: ChatTarget, snapshot: ThreadSnapshot, t
         page, markup = Rendered(texts.history_empty), None
     else:
         page, markup = book.pages[book.last], book.keyboard(book.last)
-    await _patiently(
+    await patiently(
         lambda: bot.send_message(
             chat_id=target.chat_id,
             text=page.text,
-            entities=_entities(page),
+            entities=page.telegram_entities(),
             parse_mode=None,
             message_thread_id=target.message_thread_id,
-            reply_parameters=_reply_to(target),
+            reply_parameters=target.reply_parameters(),
             reply_markup=markup,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
@@ -288,26 +261,26 @@ async def send_export(
 ) -> None:
     """Send the whole thread as `conversation-YYYYMMDD-HHMM.md`, or the empty-thread text."""
     if not snapshot.messages:
-        await _patiently(
+        await patiently(
             lambda: bot.send_message(
                 chat_id=target.chat_id,
                 text=texts.history_empty,
                 parse_mode=None,
                 message_thread_id=target.message_thread_id,
-                reply_parameters=_reply_to(target),
+                reply_parameters=target.reply_parameters(),
             )
         )
         return
     content = export_markdown(snapshot.messages, texts, exported_at=now).encode()
     document = BufferedInputFile(content, filename=export_file_name(now))
-    await _patiently(
+    await patiently(
         lambda: bot.send_document(
             chat_id=target.chat_id,
             document=document,
             caption=texts.history_file_caption,
             parse_mode=None,
             message_thread_id=target.message_thread_id,
-            reply_parameters=_reply_to(target),
+            reply_parameters=target.reply_parameters(),
         )
     )
 
@@ -315,12 +288,12 @@ async def send_export(
 async def _edit(bot: Bot, message: Message, page: Rendered, markup: InlineKeyboardMarkup | None) -> bool:
     """Show `page` in our listing message; False when Telegram no longer lets us edit it."""
     try:
-        await _patiently(
+        await patiently(
             lambda: bot.edit_message_text(
                 chat_id=message.chat.id,
                 message_id=message.message_id,
                 text=page.text,
-                entities=_entities(page),
+                entities=page.telegram_entities(),
                 parse_mode=None,
                 reply_markup=markup,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
@@ -15,35 +17,42 @@ from bot.telegram.target import ChatTarget
 log = logging.getLogger(__name__)
 
 MAX_FLOOD_WAIT_SECONDS = 60
+T = TypeVar("T")
+
+
+async def patiently(call: Callable[[], Awaitable[T]]) -> T:
+    """Make a one-off call, waiting out a flood-control pause as long as it is short."""
+    while True:
+        try:
+            return await call()
+        except TelegramRetryAfter as error:
+            if error.retry_after > MAX_FLOOD_WAIT_SECONDS:
+                raise
+            await asyncio.sleep(error.retry_after)
 
 
 async def send_parts(bot: Bot, target: ChatTarget, parts: list[Rendered]) -> None:
     """Send each part as its own message, in order; the first replies to the user's message."""
     for index, part in enumerate(parts):
-        reply = None
-        if index == 0 and target.reply_to_message_id is not None:
-            reply = ReplyParameters(message_id=target.reply_to_message_id, allow_sending_without_reply=True)
-        await _send_one(bot, target, part, reply)
+        await _send_one(bot, target, part, target.reply_parameters() if index == 0 else None)
 
 
 async def _send_one(bot: Bot, target: ChatTarget, part: Rendered, reply: ReplyParameters | None) -> None:
     entities = part.telegram_entities()
     while True:
         try:
-            await bot.send_message(
-                chat_id=target.chat_id,
-                text=part.text,
-                entities=entities,
-                parse_mode=None,
-                message_thread_id=target.message_thread_id,
-                reply_parameters=reply,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            await patiently(
+                lambda e=entities: bot.send_message(  # type: ignore[misc]
+                    chat_id=target.chat_id,
+                    text=part.text,
+                    entities=e,
+                    parse_mode=None,
+                    message_thread_id=target.message_thread_id,
+                    reply_parameters=reply,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
             )
             return
-        except TelegramRetryAfter as error:
-            if error.retry_after > MAX_FLOOD_WAIT_SECONDS:
-                raise
-            await asyncio.sleep(error.retry_after)
         except TelegramBadRequest as error:
             if entities is None or "can't parse entities" not in error.message.lower():
                 raise

@@ -10,7 +10,6 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
-    ReplyParameters,
 )
 
 from bot.telegram.calls import ChatCaller, Result
@@ -165,11 +164,7 @@ class ReplySurface:
         return InlineKeyboardMarkup(inline_keyboard=[[button]])
 
     async def _send(self, index: int, part: Rendered, markup: InlineKeyboardMarkup | None) -> None:
-        reply = None
-        if not self.has_messages and self._target.reply_to_message_id is not None:
-            reply = ReplyParameters(
-                message_id=self._target.reply_to_message_id, allow_sending_without_reply=True
-            )
+        reply = None if self.has_messages else self._target.reply_parameters()
         message = await self._bot.send_message(
             chat_id=self._target.chat_id,
             text=part.text,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiogram.types import ReplyParameters
+
 
 @dataclass(frozen=True, slots=True)
 class ChatTarget:
@@ -18,3 +20,9 @@ class ChatTarget:
         if self.message_thread_id is None:
             return str(self.chat_id)
         return f"{self.chat_id}:{self.message_thread_id}"
+
+    def reply_parameters(self) -> ReplyParameters | None:
+        """Reply to the user's message, still sending if they deleted it meanwhile."""
+        if self.reply_to_message_id is None:
+            return None
+        return ReplyParameters(message_id=self.reply_to_message_id, allow_sending_without_reply=True)
