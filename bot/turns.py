@@ -246,6 +246,8 @@ class TurnRunner:
             del self._records[key]
         if outcome.failure is not None:
             log.warning("answer in chat %s failed: %s", key, outcome.failure.detail)
+        if not outcome.delivered:
+            log.warning("answer in chat %s could not be shown in full (chat unreachable or refused)", key)
         if outcome.text.strip():
             answer = ThreadMessage(
                 "assistant",

@@ -68,10 +68,6 @@ class Assistant:
         self._temperature = temperature
         self._max_output_tokens = max_output_tokens
 
-    @property
-    def model(self) -> str:
-        return self._model
-
     async def stream(
         self, input_items: Sequence[dict[str, str]], *, tools: Sequence[dict[str, Any]] = ()
     ) -> AsyncIterator[AnswerEvent]:

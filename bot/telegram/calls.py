@@ -51,10 +51,6 @@ class ChatCaller:
         self._clock = clock
         self._prepared = False
 
-    @property
-    def pacer(self) -> Pacer:
-        return self._pacer
-
     async def ready(self) -> None:
         if self._prepared:
             return

@@ -91,10 +91,6 @@ class ReplyStreamer:
     def surface(self) -> ReplySurface:
         return self._surface
 
-    @property
-    def texts(self) -> Texts:
-        return self._texts
-
     def stop(self, *, interrupted: bool = False) -> None:
         """End the answer now, keeping what was written; `interrupted` marks a shutdown, not the user."""
         self._outcome.interrupted = self._outcome.interrupted or interrupted
