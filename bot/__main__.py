@@ -25,18 +25,14 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return EXIT_BAD_CONFIG
 
-    from bot.app import App
+    from bot.factory import build_app
     from bot.logs import configure_logging
+    from bot.runners import BotService
 
-    secrets = [settings.bot_token.get_secret_value(), settings.yandex_credential]
-    if settings.redis_url is not None:
-        secrets.append(settings.redis_url.get_secret_value())
-    if settings.webhook_secret is not None:
-        secrets.append(settings.webhook_secret.get_secret_value())
-    configure_logging(settings.log_level, secrets)
-    app = App(settings)
+    configure_logging(settings.log_level, settings.secrets())
+    service = BotService(build_app(settings))
     # WEBHOOK_URL chooses the mode; the settings check has made sure WEBHOOK_SECRET comes with it.
-    asyncio.run(app.run_webhook() if settings.webhook_url else app.run_polling())
+    asyncio.run(service.run_webhook() if settings.webhook_url else service.run_polling())
     return 0
 
 

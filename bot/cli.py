@@ -93,21 +93,23 @@ def main(argv: Sequence[str]) -> int:
 
     from bot.logs import configure_logging
 
-    secrets = [settings.bot_token.get_secret_value(), settings.yandex_credential]
-    secrets.append(settings.redis_url.get_secret_value())
-    configure_logging(settings.log_level, secrets)
+    configure_logging(settings.log_level, settings.secrets())
     return asyncio.run(_run(args, settings, plan))
 
 
 async def _run(args: argparse.Namespace, settings: Settings, plan: UploadPlan | None) -> int:
     # Imported here so `--help` and configuration errors answer without loading the heavy libraries.
     from bot.assistant.client import build_openai_client
+    from bot.keys import RedisKeys
     from bot.storage import build_redis
 
     client = build_openai_client(settings)
     redis, _ = build_redis(settings)
     kb = KnowledgeBase(
-        client, redis, prefix=settings.redis_prefix, configured_store_id=settings.yandex_vector_store_id
+        client,
+        redis,
+        keys=RedisKeys(settings.redis_prefix),
+        configured_store_id=settings.yandex_vector_store_id,
     )
     try:
         if plan is not None:

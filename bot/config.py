@@ -6,6 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Self
 
+from aiogram.utils.token import TokenValidationError, validate_token
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -163,10 +164,13 @@ class Settings(BaseSettings):
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
-        # A token is "<digits>:<secret>"; catching a pasted wrong value here beats a 401 later.
-        head, sep, tail = value.get_secret_value().partition(":")
-        if not (sep and head.isdigit() and tail):
-            raise ValueError("does not look like a bot token (expected '<digits>:<secret>' from @BotFather)")
+        # Catching a pasted wrong value here beats a 401 later.
+        try:
+            validate_token(value.get_secret_value())
+        except TokenValidationError:
+            raise ValueError(
+                "does not look like a bot token (expected '<digits>:<secret>' from @BotFather)"
+            ) from None
         return value
 
     @model_validator(mode="after")
@@ -180,6 +184,17 @@ class Settings(BaseSettings):
         secret = self.yandex_api_key or self.yandex_iam_token
         assert secret is not None  # guaranteed by _one_credential
         return secret.get_secret_value()
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the settings, for the log redaction."""
+        values = [
+            self.bot_token,
+            self.yandex_api_key,
+            self.yandex_iam_token,
+            self.redis_url,
+            self.webhook_secret,
+        ]
+        return [value.get_secret_value() for value in values if value is not None]
 
     @property
     def model_uri(self) -> str:

@@ -9,13 +9,17 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from bot.app import App
 from bot.config import Settings, load_settings
+from bot.factory import App, build_app
+from bot.keys import RedisKeys
+from bot.runners import BotService
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex
+from tests.helpers import WEBHOOK_SECRET, WEBHOOK_URL
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -23,6 +27,11 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 @pytest.fixture
 def redis_prefix() -> str:
     return f"test:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def keys(redis_prefix: str) -> RedisKeys:
+    return RedisKeys(redis_prefix)
 
 
 @pytest.fixture
@@ -87,25 +96,77 @@ def make_settings(
 BotRunner = Callable[..., Awaitable[App]]
 
 
+class Services:
+    """Bots started by a test, stopped at its teardown."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[BotService, asyncio.Task[None]]] = []
+
+    async def start(self, settings: Settings, *, webhook: bool = False) -> BotService:
+        """Run a bot (long polling, or the webhook) until it takes updates; a start-up error is raised."""
+        service = BotService(build_app(settings))
+        run = service.run_webhook if webhook else service.run_polling
+        task = asyncio.create_task(run(handle_signals=False))
+        self.started.append((service, task))
+        ready = asyncio.create_task(service.ready.wait())
+        await asyncio.wait({ready, task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            ready.cancel()
+            task.result()  # raises the start-up error
+            raise AssertionError("the bot stopped during start-up")
+        assert service.ready.is_set(), "the bot did not start within 10 s"
+        return service
+
+    async def stop(self, service: BotService) -> None:
+        task = next(task for started, task in self.started if started is service)
+        await service.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+
+    async def stop_all(self) -> None:
+        for service, task in self.started:
+            if not task.done():
+                await self.stop(service)
+
+
 @pytest.fixture
-async def run_bot(make_settings: SettingsFactory) -> AsyncIterator[BotRunner]:
-    """Starts the real App (long polling against the fakes); every started app is stopped at teardown."""
-    started: list[tuple[App, asyncio.Task[None]]] = []
+async def services() -> AsyncIterator[Services]:
+    started = Services()
+    yield started
+    await started.stop_all()
+
+
+@pytest.fixture
+def run_bot(make_settings: SettingsFactory, services: Services) -> BotRunner:
+    """Starts the real bot (long polling against the fakes) and waits until it takes updates."""
 
     async def start(**overrides: Any) -> App:
-        app = App(make_settings(**overrides))
-        task = asyncio.create_task(app.run_polling(handle_signals=False))
-        started.append((app, task))
-        return app
+        return (await services.start(make_settings(**overrides))).app
 
-    yield start
-    for app, task in started:
-        await stop_bot(app, task)
+    return start
 
 
-async def stop_bot(app: App, task: asyncio.Task[None]) -> None:
-    if not task.done():
-        await asyncio.wait_for(app.ready.wait(), timeout=10)
-    await app.stop()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=30)
+WebhookRunner = Callable[..., Awaitable[BotService]]
+
+
+@pytest.fixture
+def run_webhook_bot(make_settings: SettingsFactory, services: Services) -> WebhookRunner:
+    """Starts the real bot in webhook mode on a free local port and waits until it takes updates."""
+
+    async def start(**overrides: Any) -> BotService:
+        values: dict[str, Any] = {
+            "webhook_url": WEBHOOK_URL,
+            "webhook_secret": WEBHOOK_SECRET,
+            "webhook_host": "127.0.0.1",
+            "webhook_port": 0,
+            **overrides,
+        }
+        return await services.start(make_settings(**values), webhook=True)
+
+    return start
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.config import Settings
+from bot.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +190,14 @@ class KnowledgeBase:
         client: AsyncOpenAI,
         redis: Redis,
         *,
-        prefix: str,
+        keys: RedisKeys,
         configured_store_id: str | None = None,
         store_name: str = STORE_NAME,
     ) -> None:
         self._client = client
         self._redis = redis
-        self._store_key = f"{prefix}kb:vector_store_id"
-        self._documents_key = f"{prefix}kb:documents"
+        self._store_key = keys.kb_vector_store_id
+        self._documents_key = keys.kb_documents
         self._configured_store_id = configured_store_id or None
         self._store_name = store_name
         # Two uploads at once in one process must not both create a store.
@@ -211,9 +212,18 @@ class KnowledgeBase:
             return self._configured_store_id
         return await self._redis.get(self._store_key)
 
-    def file_search_tool(self, store_id: str, max_num_results: int) -> dict[str, Any]:
-        """The `file_search` tool for a Responses request over this knowledge base's store."""
-        return file_search_tool(store_id, max_num_results)
+    async def tools(self, settings: Settings) -> list[dict[str, Any]]:
+        """The retrieval tools for the next request: this knowledge base (once it has a store), web search.
+
+        A knowledge base that cannot be reached right now leaves the answer without it, not without an
+        answer.
+        """
+        try:
+            store_id = await self.store_id()
+        except KnowledgeError:
+            log.warning("knowledge base unavailable; answering without it", exc_info=True)
+            store_id = None
+        return retrieval_tools(settings, store_id)
 
     # ----------------------------------------------------------------- adding
 

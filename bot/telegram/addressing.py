@@ -10,9 +10,7 @@ from __future__ import annotations
 from aiogram.types import Message, MessageEntity, User
 from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 
-
-def is_private(message: Message) -> bool:
-    return message.chat.type == "private"
+from bot.telegram.targets import is_private
 
 
 def replies_to(message: Message, me: User) -> bool:
@@ -26,7 +24,7 @@ def replies_to(message: Message, me: User) -> bool:
 def question_for(message: Message, me: User) -> str | None:
     """The text to answer with our mentions removed, or None when the message is not for the bot."""
     text = message.text or ""
-    if is_private(message):
+    if is_private(message.chat):
         return text
     mine = [entity for entity in message.entities or () if _mentions_me(entity, text, me)]
     if not mine and not replies_to(message, me):
@@ -39,7 +37,7 @@ def question_for(message: Message, me: User) -> str | None:
 
 def author_name(message: Message) -> str | None:
     """How a group's message author is named to the model (None in private chats)."""
-    if is_private(message):
+    if is_private(message.chat):
         return None
     if message.from_user is None:
         return message.chat.title or "Someone"

@@ -1,21 +1,15 @@
-"""One chat's Telegram calls during an answer: paced, within the bot-wide budget, errors sorted out."""
+"""One chat's Telegram calls: paced, within the bot-wide budget, retried as far as they deserve."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from enum import Enum, auto
 
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
 
 from bot.clock import Clock
 from bot.telegram.budget import CallBudget, prepaid
+from bot.telegram.errors import TRANSIENT_ERRORS, Result, classify
 from bot.telegram.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -24,31 +18,22 @@ FINAL_ATTEMPTS = 6
 TRANSIENT_BACKOFF_SECONDS = 1.0
 
 
-class Result(Enum):
-    """How a call ended, in the terms the reply surface acts on."""
-
-    OK = auto()
-    NOT_MODIFIED = auto()  # Telegram already shows exactly this: success
-    BAD_ENTITIES = auto()  # our formatting was refused: send plain text instead
-    MESSAGE_GONE = auto()  # the message to edit was deleted: send a new one
-    REFUSED = auto()  # any other 400 (drafts refused in this chat, …)
-    FLOODED = auto()  # 429 on an intermediate frame: skip it, the pause is recorded
-    UNREACHABLE = auto()  # 403: the bot was blocked or removed; stop trying
-    FAILED = auto()  # network or server trouble that outlasted the retries
-
-
 class ChatCaller:
     """Makes one chat's calls at most one per pacing interval and within the shared budget.
 
     `ready()` does the waiting ahead of a call so the caller can build its frame afterwards from the
-    newest text; `call()` then spends the prepared slot. Final frames retry through flood pauses and
-    transient failures; intermediate ones give up at once, since a newer frame will follow.
+    newest text; `call()` then spends the prepared slot. Final calls retry through flood pauses (up to
+    `max_flood_wait` seconds per pause, when set) and transient failures; intermediate ones give up at
+    once, since a newer frame will follow.
     """
 
-    def __init__(self, pacer: Pacer, budget: CallBudget, clock: Clock) -> None:
+    def __init__(
+        self, pacer: Pacer, budget: CallBudget, clock: Clock, *, max_flood_wait: float | None = None
+    ) -> None:
         self._pacer = pacer
         self._budget = budget
         self._clock = clock
+        self._max_flood_wait = max_flood_wait
         self._prepared = False
 
     async def ready(self) -> None:
@@ -69,32 +54,19 @@ class ChatCaller:
             except TelegramRetryAfter as error:
                 self._pacer.flooded(error.retry_after)
                 log.warning("flood control: pausing a chat for %s s", error.retry_after)
-                if not final:
+                too_long = self._max_flood_wait is not None and error.retry_after > self._max_flood_wait
+                if not final or too_long:
                     return Result.FLOODED
                 continue
-            except TelegramBadRequest as error:
-                self._pacer.spent()
-                return _classify(error.message)
-            except TelegramForbiddenError:
-                return Result.UNREACHABLE
-            except (TelegramNetworkError, TelegramServerError, TimeoutError) as error:
+            except TRANSIENT_ERRORS as error:
                 failures += 1
                 self._pacer.back_off(TRANSIENT_BACKOFF_SECONDS * failures)
                 log.warning("Telegram call failed (%s), attempt %d", error, failures)
                 if not final or failures >= FINAL_ATTEMPTS:
                     return Result.FAILED
                 continue
+            except TelegramAPIError as error:
+                self._pacer.spent()
+                return classify(error)
             self._pacer.spent()
             return Result.OK
-
-
-def _classify(message: str) -> Result:
-    problem = message.lower()
-    if "message is not modified" in problem:
-        return Result.NOT_MODIFIED
-    if "can't parse entities" in problem:
-        return Result.BAD_ENTITIES
-    if "message to edit not found" in problem:
-        return Result.MESSAGE_GONE
-    log.error("Telegram refused a call: %s", message)
-    return Result.REFUSED

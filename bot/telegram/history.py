@@ -1,232 +1,21 @@
-"""A thread laid out for reading in Telegram: pages of labelled entries, and a Markdown export.
-
-Pages are packed from the oldest entry forward, so a page's contents depend only on the messages before
-its end: a thread that grows leaves earlier pages (and the buttons pointing at them) unchanged.
-Stored text is always shown as data: plain text plus our own bold/italic entities, never parsed markup.
-"""
+"""/history in Telegram: the listing with its buttons, page turns, and the Markdown export as a file."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from aiogram.types import BufferedInputFile
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import (
-    BufferedInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    LinkPreviewOptions,
-    Message,
+from bot.telegram.history_pages import (
+    HistoryExport,
+    HistoryPage,
+    ThreadSnapshot,
+    build_book,
+    export_file_name,
+    export_markdown,
 )
-
-from bot.telegram.render import TELEGRAM_TEXT_LIMIT, Rendered, split_rendered, styled
-from bot.telegram.sending import patiently
-from bot.telegram.target import ChatTarget
-from bot.telegram.texts import Texts
-from bot.threads.models import MessageStatus, ThreadMessage
+from bot.telegram.render import Rendered
+from bot.telegram.sender import Sender
+from bot.texts import Texts
 from bot.threads.store import ThreadStore
-
-log = logging.getLogger(__name__)
-
-PREVIEW_CHARS = 600  # a long message is cut to this in the listing, so a page holds several entries
-SOURCES_CHARS = 300
-ENTRY_SEPARATOR = "\n\n"
-THREAD_TOKEN_CHARS = 12  # enough of a random 32-hex thread id to tell threads apart, short for callback data
-EXPORT_ARGS = frozenset({"file", "md", "export", "файл"})
-
-
-class HistoryPage(CallbackData, prefix="h"):
-    """A page button: which thread it was made for, and which page (0 = oldest) it shows."""
-
-    thread: str
-    page: int
-
-
-class HistoryExport(CallbackData, prefix="hx"):
-    """The "Export .md" button of a thread's listing."""
-
-    thread: str
-
-
-def thread_token(thread_id: str) -> str:
-    return thread_id[:THREAD_TOKEN_CHARS]
-
-
-# ---------------------------------------------------------------------------------------- formatting
-
-
-def utc_minute(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def entry_label(message: ThreadMessage, texts: Texts) -> str:
-    """Who spoke and when, e.g. `You · 2025-03-01 12:30 UTC (incomplete)`."""
-    # Group threads keep the name of whoever asked; "You" would not say which member it was.
-    who = (message.author or texts.you) if message.role == "user" else texts.assistant
-    label = f"{who} · {utc_minute(message.time)}"
-    if message.status is MessageStatus.INCOMPLETE:
-        label += f" {texts.incomplete_mark}"
-    return label
-
-
-def shorten(text: str, limit: int) -> str:
-    """The text, or its first `limit` characters ending in "…", cut at a word when one is near."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    word_end = max(cut.rfind(" "), cut.rfind("\n"))
-    if word_end >= limit * 4 // 5:
-        cut = cut[:word_end]
-    return cut.rstrip() + "…"
-
-
-def render_entry(message: ThreadMessage, texts: Texts, *, preview_chars: int = PREVIEW_CHARS) -> Rendered:
-    """One listing entry: a bold label, the (shortened) text, and the sources in italics."""
-    entry = styled(entry_label(message, texts), "bold")
-    text = shorten(message.text, preview_chars)
-    if text:
-        entry += Rendered("\n" + text)
-    if message.citations:
-        sources = shorten(f"{texts.sources}: {', '.join(message.citations)}", SOURCES_CHARS)
-        entry += Rendered("\n") + styled(sources, "italic")
-    return entry
-
-
-def pack_pages(sizes: Sequence[int], budget: int, *, separator: int = len(ENTRY_SEPARATOR)) -> list[range]:
-    """Consecutive entries per page, oldest first: each page takes entries while they fit in `budget`.
-
-    `sizes` are entry lengths, `separator` the cost between two entries of a page. An entry larger than
-    the budget gets a page of its own (the caller clips it).
-    """
-    pages: list[range] = []
-    start, used = 0, 0
-    for index, size in enumerate(sizes):
-        if index == start:
-            used = size
-        elif used + separator + size <= budget:
-            used += separator + size
-        else:
-            pages.append(range(start, index))
-            start, used = index, size
-    if sizes:
-        pages.append(range(start, len(sizes)))
-    return pages
-
-
-def _clip(entry: Rendered, budget: int) -> Rendered:
-    if entry.length <= budget:
-        return entry
-    return split_rendered(entry, budget - 1)[0] + Rendered("…")
-
-
-def _header(texts: Texts, page: int, pages: int) -> Rendered:
-    if pages == 1:
-        return styled(texts.history_title, "bold")
-    position = texts.history_page.format(page=page + 1, pages=pages)
-    return styled(f"{texts.history_title} · {position}", "bold")
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryBook:
-    """A thread laid out as pages that each fit one Telegram message; page 0 is the oldest."""
-
-    thread_id: str
-    pages: tuple[Rendered, ...]
-    texts: Texts
-
-    @property
-    def last(self) -> int:
-        return len(self.pages) - 1
-
-    def clamp(self, page: int) -> int:
-        return min(max(page, 0), self.last)
-
-    def keyboard(self, page: int) -> InlineKeyboardMarkup:
-        """◀ older · page x of y · newer ▶ (only the moves that exist), then the export button."""
-        texts, token = self.texts, thread_token(self.thread_id)
-        rows: list[list[InlineKeyboardButton]] = []
-        if len(self.pages) > 1:
-            # The middle button re-opens its own page: it refreshes a page that grew since it was shown.
-            moves = [(page - 1, texts.history_older), (page, None), (page + 1, texts.history_newer)]
-            row = []
-            for target, label in moves:
-                if 0 <= target <= self.last:
-                    text = label or texts.history_page.format(page=page + 1, pages=len(self.pages))
-                    data = HistoryPage(thread=token, page=target).pack()
-                    row.append(InlineKeyboardButton(text=text, callback_data=data))
-            rows.append(row)
-        export = HistoryExport(thread=token).pack()
-        rows.append([InlineKeyboardButton(text=texts.history_export, callback_data=export)])
-        return InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-def build_book(
-    thread_id: str,
-    messages: Sequence[ThreadMessage],
-    texts: Texts,
-    *,
-    limit: int = TELEGRAM_TEXT_LIMIT,
-    preview_chars: int = PREVIEW_CHARS,
-) -> HistoryBook | None:
-    """The thread's pages, or None for an empty thread. Deterministic: same messages, same pages."""
-    if not messages:
-        return None
-    # There are never more pages than entries, so this header is the longest any page can get.
-    longest_header = _header(texts, len(messages) - 1, len(messages)).length
-    budget = limit - longest_header - len(ENTRY_SEPARATOR)
-    entries = [
-        _clip(render_entry(message, texts, preview_chars=preview_chars), budget) for message in messages
-    ]
-    ranges = pack_pages([entry.length for entry in entries], budget)
-    pages: list[Rendered] = []
-    for number, indexes in enumerate(ranges):
-        page = _header(texts, number, len(ranges))
-        for index in indexes:
-            page += Rendered(ENTRY_SEPARATOR) + entries[index]
-        pages.append(page)
-    return HistoryBook(thread_id, tuple(pages), texts)
-
-
-def export_markdown(messages: Sequence[ThreadMessage], texts: Texts, *, exported_at: float) -> str:
-    """The whole thread as a Markdown document: every message in full under a heading of its own."""
-    blocks = [f"# {texts.history_title}", f"_{texts.history_exported}: {utc_minute(exported_at)}_"]
-    for message in messages:
-        blocks.append(f"## {entry_label(message, texts)}")
-        if text := message.text.strip():
-            blocks.append(text)
-        if message.citations:
-            listed = "\n".join(f"- {citation}" for citation in message.citations)
-            blocks.append(f"**{texts.sources}:**\n{listed}")
-    return "\n\n".join(blocks) + "\n"
-
-
-def export_file_name(exported_at: float) -> str:
-    return datetime.fromtimestamp(exported_at, UTC).strftime("conversation-%Y%m%d-%H%M.md")
-
-
-def wants_export(args: str | None) -> bool:
-    """`/history file` (or md, export, файл) asks for the Markdown file instead of the listing."""
-    return args is not None and args.strip().lower() in EXPORT_ARGS
-
-
-# ---------------------------------------------------------------------------------------- Telegram side
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadSnapshot:
-    """A chat's current thread as read from the store (no thread id: the chat has none)."""
-
-    thread_id: str | None
-    messages: list[ThreadMessage]
-
-    def is_current(self, token: str) -> bool:
-        """Whether a button made for thread `token` still belongs to this chat's thread."""
-        return self.thread_id is not None and thread_token(self.thread_id) == token
 
 
 async def read_thread(store: ThreadStore, chat_key: str) -> ThreadSnapshot:
@@ -235,115 +24,49 @@ async def read_thread(store: ThreadStore, chat_key: str) -> ThreadSnapshot:
     return ThreadSnapshot(thread_id, messages)
 
 
-async def send_listing(bot: Bot, target: ChatTarget, snapshot: ThreadSnapshot, texts: Texts) -> None:
+async def send_listing(sender: Sender, snapshot: ThreadSnapshot, texts: Texts) -> None:
     """Answer /history: the latest page with its buttons, or the empty-thread text."""
     book = build_book(snapshot.thread_id or "", snapshot.messages, texts)
     if book is None:
-        page, markup = Rendered(texts.history_empty), None
+        await sender.send_parts([Rendered(texts.history_empty)])
     else:
-        page, markup = book.pages[book.last], book.keyboard(book.last)
-    await patiently(
-        lambda: bot.send_message(
-            chat_id=target.chat_id,
-            text=page.text,
-            entities=page.telegram_entities(),
-            parse_mode=None,
-            message_thread_id=target.message_thread_id,
-            reply_parameters=target.reply_parameters(),
-            reply_markup=markup,
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
-    )
+        await sender.send_parts([book.pages[book.last]], markup=book.keyboard(book.last))
 
 
-async def send_export(
-    bot: Bot, target: ChatTarget, snapshot: ThreadSnapshot, texts: Texts, *, now: float
-) -> None:
+async def send_export(sender: Sender, snapshot: ThreadSnapshot, texts: Texts, *, now: float) -> None:
     """Send the whole thread as `conversation-YYYYMMDD-HHMM.md`, or the empty-thread text."""
     if not snapshot.messages:
-        await patiently(
-            lambda: bot.send_message(
-                chat_id=target.chat_id,
-                text=texts.history_empty,
-                parse_mode=None,
-                message_thread_id=target.message_thread_id,
-                reply_parameters=target.reply_parameters(),
-            )
-        )
+        await sender.send_parts([Rendered(texts.history_empty)])
         return
     content = export_markdown(snapshot.messages, texts, exported_at=now).encode()
-    document = BufferedInputFile(content, filename=export_file_name(now))
-    await patiently(
-        lambda: bot.send_document(
-            chat_id=target.chat_id,
-            document=document,
-            caption=texts.history_file_caption,
-            parse_mode=None,
-            message_thread_id=target.message_thread_id,
-            reply_parameters=target.reply_parameters(),
-        )
+    await sender.send_document(
+        BufferedInputFile(content, filename=export_file_name(now)), caption=texts.history_file_caption
     )
-
-
-async def _edit(bot: Bot, message: Message, page: Rendered, markup: InlineKeyboardMarkup | None) -> bool:
-    """Show `page` in our listing message; False when Telegram no longer lets us edit it."""
-    try:
-        await patiently(
-            lambda: bot.edit_message_text(
-                chat_id=message.chat.id,
-                message_id=message.message_id,
-                text=page.text,
-                entities=page.telegram_entities(),
-                parse_mode=None,
-                reply_markup=markup,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        )
-    except TelegramBadRequest as error:
-        if "message is not modified" in error.message:
-            return True  # the page pressed is the page shown: nothing to do
-        log.info("could not edit a history listing: %s", error.message)
-        return False
-    return True
 
 
 async def turn_page(
-    bot: Bot, message: Message, snapshot: ThreadSnapshot, button: HistoryPage, texts: Texts
+    sender: Sender, listing_id: int, snapshot: ThreadSnapshot, button: HistoryPage, texts: Texts
 ) -> str | None:
-    """Show the pressed page in the same message; returns the text to answer the button press with.
+    """Show the pressed page in the listing message; returns the text to answer the button press with.
 
     A button made for another thread (the chat was reset, or its thread expired) must not show the
     current thread in its place: the listing is replaced by a note that that conversation is gone.
     """
     book = build_book(snapshot.thread_id or "", snapshot.messages, texts)
     if book is None or not snapshot.is_current(button.thread):
-        await _edit(bot, message, Rendered(texts.history_gone), None)
+        await sender.edit(listing_id, Rendered(texts.history_gone))
         return texts.history_gone
     page = book.clamp(button.page)
-    if not await _edit(bot, message, book.pages[page], book.keyboard(page)):
+    if not (await sender.edit(listing_id, book.pages[page], markup=book.keyboard(page))).shown:
         return texts.history_unavailable
     return None
 
 
-async def export_from_button(
-    bot: Bot,
-    message: Message,
-    target: ChatTarget,
-    snapshot: ThreadSnapshot,
-    button: HistoryExport,
-    texts: Texts,
-    *,
-    now: float,
-    acknowledge: Callable[[str | None], Awaitable[object]],
-) -> None:
-    """The export button: the file of the listing's own thread, sent to `target` (the listing's place).
-
-    The press is acknowledged before the upload, so the button stops spinning even if the upload waits
-    out a flood-control pause; a gone thread is said to be gone instead.
-    """
-    if not snapshot.messages or not snapshot.is_current(button.thread):
-        await _edit(bot, message, Rendered(texts.history_gone), None)
-        await acknowledge(texts.history_gone)
-        return
-    await acknowledge(None)
-    await send_export(bot, target, snapshot, texts, now=now)
+async def export_gone(
+    sender: Sender, listing_id: int, snapshot: ThreadSnapshot, button: HistoryExport, texts: Texts
+) -> bool:
+    """The export button of a listing whose thread is gone: say so in the listing; True when it is gone."""
+    if snapshot.messages and snapshot.is_current(button.thread):
+        return False
+    await sender.edit(listing_id, Rendered(texts.history_gone))
+    return True

@@ -32,9 +32,6 @@ class Rendered:
     def plain(self) -> Rendered:
         return Rendered(self.text)
 
-    def entity_dicts(self) -> list[dict[str, object]]:
-        return [entity.to_dict() for entity in self.entities]
-
     def telegram_entities(self) -> list[TelegramEntity] | None:
         """The entities as aiogram objects for sending (None when there are none)."""
         return [TelegramEntity(**entity.to_dict()) for entity in self.entities] or None

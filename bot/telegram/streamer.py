@@ -5,51 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-
-from aiogram import Bot
+from collections.abc import AsyncIterator, Sequence
 
 from bot.assistant.events import (
     AnswerEvent,
     Citation,
-    Failed,
     Finished,
     TextDelta,
     Tool,
     ToolActivity,
 )
 from bot.clock import Clock
+from bot.target import ChatTarget
+from bot.telegram.chat_action import TYPING_LASTS_SECONDS, TypingIndicator
 from bot.telegram.render import Rendered, render_markdown, split_rendered, styled
+from bot.telegram.sender import Outbox
 from bot.telegram.surface import ReplySurface
-from bot.telegram.texts import Texts
-from bot.telegram.typing import TYPING_LASTS_SECONDS, TypingIndicator
+from bot.texts import Texts
+from bot.turns.streaming import ProgressCallback, StreamOutcome
 
 log = logging.getLogger(__name__)
 
 DRAFT_REFRESH_SECONDS = 20.0  # a draft disappears after about 30 s without an update
 MIN_NEW_CHARACTERS = 12  # smaller growth is not worth a Telegram call (unless the answer is finished)
 MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs, scripts without spaces)
-
-
-ProgressCallback = Callable[[list[int], str], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class StreamOutcome:
-    """What the model said and how the answer ended."""
-
-    text: str = ""
-    citations: list[Citation] = field(default_factory=list)
-    finish: Finished | None = None
-    failure: Failed | None = None
-    stopped: bool = False
-    interrupted: bool = False  # stopped by a shutdown rather than by the user
-    delivered: bool = False
-
-    @property
-    def complete(self) -> bool:
-        return self.finish is not None and self.failure is None and not self.stopped
 
 
 class ReplyStreamer:
@@ -64,7 +43,6 @@ class ReplyStreamer:
 
     def __init__(
         self,
-        bot: Bot,
         surface: ReplySurface,
         texts: Texts,
         *,
@@ -72,7 +50,6 @@ class ReplyStreamer:
         typing: TypingIndicator,
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        self._bot = bot
         self._typing_indicator = typing
         self._on_progress = on_progress
         self._notes: list[str] = []
@@ -86,10 +63,6 @@ class ReplyStreamer:
         self._done = False
         self._pushed_chars = -1
         self._typing: asyncio.Task[None] | None = None
-
-    @property
-    def surface(self) -> ReplySurface:
-        return self._surface
 
     def stop(self, *, interrupted: bool = False) -> None:
         """End the answer now, keeping what was written; `interrupted` marks a shutdown, not the user."""
@@ -134,6 +107,13 @@ class ReplyStreamer:
         self._outcome.delivered = await publisher
         return self._outcome
 
+    async def close_interrupted(self, text: str) -> StreamOutcome:
+        """Finish an answer a dead process left half-shown: its text with the "interrupted" notice."""
+        outcome = self._outcome
+        outcome.text, outcome.stopped, outcome.interrupted = text, True, True
+        outcome.delivered = await self._surface.show(self._final_frame(), final=True)
+        return outcome
+
     async def _consume(self, events: AsyncIterator[AnswerEvent]) -> None:
         async for event in events:
             self._take(event)
@@ -158,7 +138,7 @@ class ReplyStreamer:
     async def _keep_typing(self) -> None:
         target = self._surface.target
         while not self._surface.has_messages and not self._done:
-            if not await self._typing_indicator.ping(target.chat_id, target.message_thread_id):
+            if not await self._typing_indicator.ping(target):
                 return
             await self._clock.sleep(TYPING_LASTS_SECONDS)
 
@@ -257,3 +237,45 @@ class ReplyStreamer:
             else:
                 rendered = rendered + Rendered(citation.title)
         return rendered
+
+
+class ReplyStreamers:
+    """Makes the streamer of each answer: edits or native drafts, paced for private chats or groups."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        typing: TypingIndicator,
+        clock: Clock,
+        *,
+        drafts: bool,
+        private_interval: float,
+        group_interval: float,
+    ) -> None:
+        self._outbox = outbox
+        self._typing = typing
+        self._clock = clock
+        self._drafts = drafts
+        self._private_interval = private_interval
+        self._group_interval = group_interval
+
+    def __call__(
+        self,
+        target: ChatTarget,
+        texts: Texts,
+        *,
+        on_progress: ProgressCallback | None = None,
+        message_ids: Sequence[int] = (),
+    ) -> ReplyStreamer:
+        interval = self._private_interval if target.is_private else self._group_interval
+        # Drafts exist in private chats only; an answer already on screen is continued by editing it.
+        drafts = self._drafts and target.is_private and not message_ids
+        # Draft ids only need to differ between answers in one chat; the user's message id does.
+        draft_id = (target.reply_to_message_id or 1) if drafts else None
+        surface = ReplySurface(
+            self._outbox.streaming(target, interval=interval),
+            stop_label=texts.stop_button,
+            draft_id=draft_id,
+            message_ids=message_ids,
+        )
+        return ReplyStreamer(surface, texts, clock=self._clock, typing=self._typing, on_progress=on_progress)

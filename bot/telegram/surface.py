@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiogram import Bot
-from aiogram.types import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    LinkPreviewOptions,
-)
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.telegram.calls import ChatCaller, Result
+from bot.target import ChatTarget
+from bot.telegram.errors import Result
 from bot.telegram.render import Rendered
-from bot.telegram.target import ChatTarget
+from bot.telegram.sender import Sender
 
 log = logging.getLogger(__name__)
 
 STOP_CALLBACK = "stop"
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,36 +32,33 @@ class ReplySurface:
     Stop button until the end. In draft mode (private chats) the growing last part is a native draft
     (`sendMessageDraft` with a stop button of Telegram's own), and only finished parts become messages; the
     final frame turns the rest into messages. If Telegram refuses drafts, the surface switches to editing
-    for the rest of the answer without losing text.
+    for the rest of the answer without losing text. `message_ids` continues an answer already on screen
+    (crash recovery). A final frame Telegram refuses to edit in is sent as plain text, then as a new message.
     """
 
     def __init__(
         self,
-        bot: Bot,
-        target: ChatTarget,
-        caller: ChatCaller,
+        sender: Sender,
         *,
         stop_label: str,
         draft_id: int | None = None,
+        message_ids: Sequence[int] = (),
     ) -> None:
-        self._bot = bot
-        self._target = target
-        self._caller = caller
+        self._sender = sender
         self._stop_label = stop_label
         self._draft_id = draft_id
         self._draft_shown: Rendered | None = None
-        self._plain = False  # Telegram refused our entities once: the rest goes as plain text
         self.unreachable = False
-        self._message_ids: list[int | None] = []
-        self._shown: list[_Shown | None] = []
+        self._message_ids: list[int | None] = list(message_ids)
+        self._shown: list[_Shown | None] = [None] * len(self._message_ids)
 
     @property
     def target(self) -> ChatTarget:
-        return self._target
+        return self._sender.target
 
     async def ready(self) -> None:
         """Wait for this chat's pace and the bot-wide budget before building the next frame."""
-        await self._caller.ready()
+        await self._sender.ready()
 
     @property
     def drafts(self) -> bool:
@@ -106,28 +100,12 @@ class ReplySurface:
         if part == self._draft_shown:
             return True
         assert self._draft_id is not None
-        draft_id = self._draft_id
-        shown = part.plain() if self._plain else part
-        result = await self._caller.call(
-            lambda: self._bot.send_message_draft(
-                chat_id=self._target.chat_id,
-                draft_id=draft_id,
-                message_thread_id=self._target.message_thread_id,
-                text=shown.text,
-                entities=shown.telegram_entities(),
-                parse_mode=None,
-                can_stop=True,
-            ),
-            final=False,
-        )
+        result = await self._sender.draft(self._draft_id, part)
         if result is Result.OK:
             self._draft_shown = part
             return True
-        if result is Result.BAD_ENTITIES and not self._plain:
-            self._plain = True
-            return await self._draft(part, index)
         if result is Result.REFUSED:
-            log.warning("drafts refused in chat %s; editing a reply instead", self._target.chat_id)
+            log.warning("drafts refused in chat %s; editing a reply instead", self.target.chat_id)
             self._draft_id = None
             return not part.text or await self._sync(index, part, button=True, final=False)
         self.unreachable = result is Result.UNREACHABLE
@@ -137,64 +115,52 @@ class ReplySurface:
         wanted = _Shown(part, button)
         if index < len(self._shown) and self._shown[index] == wanted:
             return True
+        markup = self._stop_markup() if button else None
         while True:
-            shown = part.plain() if self._plain else part
-            markup = self._stop_markup() if button else None
-            exists = index < len(self._message_ids) and self._message_ids[index] is not None
-            operation = self._edit if exists else self._send
-            result = await self._caller.call(
-                lambda op=operation, p=shown, m=markup: op(index, p, m),  # type: ignore[misc]
-                final=final,
-            )
-            if result in (Result.OK, Result.NOT_MODIFIED):
+            message_id = self._message_ids[index] if index < len(self._message_ids) else None
+            if message_id is not None:
+                result = await self._sender.edit(message_id, part, markup=markup, final=final)
+            else:
+                result = await self._send(index, part, markup, final=final)
+            if result.shown:
                 self._shown[index] = wanted
                 return True
-            if result is Result.BAD_ENTITIES and not self._plain:
-                log.warning("Telegram rejected our formatting; sending plain text")
-                self._plain = True
-                continue
             if result is Result.MESSAGE_GONE:
                 self._message_ids[index] = None  # the user deleted it: send the part anew
                 continue
+            if final and result is Result.REFUSED:
+                # The final text must reach the user: plain text first, then a message of its own.
+                if not self._sender.plain and part.entities:
+                    self._sender.plain = True
+                    continue
+                if message_id is not None:
+                    log.warning(
+                        "chat %s refused an edit of the final frame; sending it anew", self.target.chat_id
+                    )
+                    self._message_ids[index] = None
+                    continue
             self.unreachable = result is Result.UNREACHABLE
             return False
 
     def _stop_markup(self) -> InlineKeyboardMarkup:
-        button = InlineKeyboardButton(text=self._stop_label, callback_data=STOP_CALLBACK)
-        return InlineKeyboardMarkup(inline_keyboard=[[button]])
+        keyboard = InlineKeyboardBuilder()
+        keyboard.button(text=self._stop_label, callback_data=STOP_CALLBACK)
+        return keyboard.as_markup()
 
-    async def _send(self, index: int, part: Rendered, markup: InlineKeyboardMarkup | None) -> None:
-        reply = None if self.has_messages else self._target.reply_parameters()
-        message = await self._bot.send_message(
-            chat_id=self._target.chat_id,
-            text=part.text,
-            entities=part.telegram_entities(),
-            parse_mode=None,
-            message_thread_id=self._target.message_thread_id,
-            reply_parameters=reply,
-            reply_markup=markup,
-            link_preview_options=_NO_PREVIEW,
-        )
-        while len(self._message_ids) <= index:
-            self._message_ids.append(None)
-            self._shown.append(None)
-        self._message_ids[index] = message.message_id
-
-    async def _edit(self, index: int, part: Rendered, markup: InlineKeyboardMarkup | None) -> None:
-        await self._bot.edit_message_text(
-            chat_id=self._target.chat_id,
-            message_id=self._message_ids[index],
-            text=part.text,
-            entities=part.telegram_entities(),
-            parse_mode=None,
-            reply_markup=markup,
-            link_preview_options=_NO_PREVIEW,
-        )
+    async def _send(
+        self, index: int, part: Rendered, markup: InlineKeyboardMarkup | None, *, final: bool
+    ) -> Result:
+        sent = await self._sender.send(part, reply=not self.has_messages, markup=markup, final=final)
+        if sent.message_id is not None:
+            while len(self._message_ids) <= index:
+                self._message_ids.append(None)
+                self._shown.append(None)
+            self._message_ids[index] = sent.message_id
+        return sent.result
 
     async def _drop_spare(self, count: int) -> None:
         """A re-render at the end can need fewer messages than the stream used; delete the spare ones."""
-        chat_id = self._target.chat_id
         for message_id in self._message_ids[count:]:
             if message_id is not None:
-                await self._caller.call(lambda m=message_id: self._bot.delete_message(chat_id, m), final=True)
+                await self._sender.delete(message_id)
         del self._message_ids[count:], self._shown[count:]

@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from redis.exceptions import LockError
 
+from bot.keyed_lock import KeyedLock
+from bot.keys import RedisKeys
+
 log = logging.getLogger(__name__)
 
 
@@ -26,47 +29,36 @@ class TurnGate:
         self,
         redis: Redis,
         *,
-        prefix: str,
+        keys: RedisKeys,
         lease_seconds: float,
         max_wait_seconds: float = 600.0,
         poll_seconds: float = 0.05,
     ) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
         self._lease = lease_seconds
         self._max_wait = max_wait_seconds
         self._poll = poll_seconds
-        self._local: dict[str, asyncio.Lock] = {}
-        self._waiters: dict[str, int] = {}
+        self._local: KeyedLock[str] = KeyedLock()
 
     def busy(self, chat_key: str) -> bool:
         """Whether a turn of this chat is running or waiting in this process."""
-        return self._waiters.get(chat_key, 0) > 0
+        return self._local.busy(chat_key)
 
     async def held(self, chat_key: str) -> bool:
         """Whether any process is answering in this chat right now."""
-        return bool(await self._redis.exists(self._lock_name(chat_key)))
-
-    def _lock_name(self, chat_key: str) -> str:
-        return f"{self._prefix}turn:{chat_key}"
+        return bool(await self._redis.exists(self._keys.turn(chat_key)))
 
     @contextlib.asynccontextmanager
     async def turn(self, chat_key: str) -> AsyncIterator[None]:
-        local = self._local.setdefault(chat_key, asyncio.Lock())
-        self._waiters[chat_key] = self._waiters.get(chat_key, 0) + 1
-        try:
-            async with local, self._redis_lock(chat_key):
-                yield
-        finally:
-            self._waiters[chat_key] -= 1
-            if self._waiters[chat_key] == 0:
-                del self._waiters[chat_key]
-                self._local.pop(chat_key, None)
+        # The local lock registers the turn before its first await: `busy()` is true from here on.
+        async with self._local.hold(chat_key), self._redis_lock(chat_key):
+            yield
 
     @contextlib.asynccontextmanager
     async def _redis_lock(self, chat_key: str) -> AsyncIterator[None]:
         lock = self._redis.lock(
-            self._lock_name(chat_key),
+            self._keys.turn(chat_key),
             timeout=self._lease,
             sleep=self._poll,
             blocking_timeout=self._max_wait,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
+
+from bot.keys import RedisKeys
 
 
 @dataclass(slots=True)
@@ -14,7 +17,8 @@ class AnswerRecord:
 
     chat_key: str
     chat_id: int
-    message_thread_id: int | None
+    is_private: bool
+    topic_id: int | None
     thread_id: str
     language: str
     message_ids: list[int] = field(default_factory=list)
@@ -22,11 +26,11 @@ class AnswerRecord:
 
 
 class AnswerJournal:
-    """Hash `<prefix>answering`: chat key → the answer streaming there (one at a time per chat)."""
+    """Hash `answering`: chat key → the answer streaming there (one at a time per chat)."""
 
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
+    def __init__(self, redis: Redis, *, keys: RedisKeys) -> None:
         self._redis = redis
-        self._key = f"{prefix}answering"
+        self._key = keys.answering
 
     async def write(self, record: AnswerRecord) -> None:
         await self._redis.hset(self._key, record.chat_key, json.dumps(asdict(record), ensure_ascii=False))
@@ -36,4 +40,12 @@ class AnswerJournal:
 
     async def all(self) -> list[AnswerRecord]:
         raw = await self._redis.hgetall(self._key)
-        return [AnswerRecord(**json.loads(value)) for value in raw.values()]
+        return [_record(json.loads(value)) for value in raw.values()]
+
+
+def _record(data: dict[str, Any]) -> AnswerRecord:
+    # Records written before topics were called topics (and before privacy was recorded) still close.
+    if "message_thread_id" in data:
+        data["topic_id"] = data.pop("message_thread_id")
+    data.setdefault("is_private", data["chat_id"] > 0)
+    return AnswerRecord(**data)

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
+from bot.keys import RedisKeys
+
 DAY = 86400
 
 
@@ -31,13 +33,13 @@ class UsageLimits:
         self,
         redis: Redis,
         *,
-        prefix: str,
+        keys: RedisKeys,
         per_minute: int,
         daily_tokens: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
         self._per_minute = per_minute
         self._daily_tokens = daily_tokens
         self._clock = clock
@@ -51,7 +53,7 @@ class UsageLimits:
                 return LimitHit("tokens", _next_utc_midnight(now))
         if self._per_minute > 0:
             minute = int(now // 60)
-            key = f"{self._prefix}rate:{user_id}:{minute}"
+            key = self._keys.rate(user_id, minute)
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(key)
                 pipe.expire(key, 120)
@@ -71,7 +73,7 @@ class UsageLimits:
 
     def _tokens_key(self, user_id: int, now: float) -> str:
         day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
-        return f"{self._prefix}tokens:{user_id}:{day}"
+        return self._keys.tokens(user_id, day)
 
 
 def _next_utc_midnight(now: float) -> float:

@@ -8,15 +8,17 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from bot.keys import RedisKeys
+
 log = logging.getLogger(__name__)
 
 
 class StopSignals:
-    """Redis pub/sub channel `<prefix>stop` carrying the thread keys of answers to stop."""
+    """Redis pub/sub channel `stop` carrying the chat keys of answers to stop."""
 
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
+    def __init__(self, redis: Redis, *, keys: RedisKeys) -> None:
         self._redis = redis
-        self._channel = f"{prefix}stop"
+        self._channel = keys.stop_channel
 
     async def publish(self, chat_key: str) -> None:
         await self._redis.publish(self._channel, chat_key)

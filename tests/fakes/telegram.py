@@ -804,6 +804,14 @@ class FakeTelegram:
             and (message_thread_id is None or m.message_thread_id == message_thread_id)
         ]
 
+    def bot_texts(self, chat_id: int, message_thread_id: int | None = None) -> list[str]:
+        """The texts of the bot's messages in the chat (or topic) as they show now, oldest first."""
+        return [m.text or "" for m in self.bot_messages(chat_id, message_thread_id)]
+
+    async def wait_for_text(self, expected: str, chat_id: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Until one of the bot's messages in the chat shows exactly `expected`."""
+        await self.wait_until(lambda: expected in self.bot_texts(chat_id), timeout=timeout)
+
     def chat_actions(self, chat_id: int) -> list[str]:
         return list(self._actions.get(chat_id, []))
 

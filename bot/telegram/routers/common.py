@@ -1,31 +1,19 @@
-"""What every handler needs: where a message's answer goes and in which language."""
+"""What every handler needs: the language of a message's author, and a plain reply to it."""
 
 from __future__ import annotations
 
-from aiogram import Bot
 from aiogram.types import Message
 
 from bot.telegram.render import Rendered
-from bot.telegram.sending import send_parts
-from bot.telegram.target import ChatTarget
-from bot.telegram.texts import Texts, texts_for
-
-
-def target_of(message: Message) -> ChatTarget:
-    """Where the answer to this message goes; forum topics get their own thread."""
-    topic = message.message_thread_id if message.is_topic_message else None
-    return ChatTarget(
-        chat_id=message.chat.id,
-        is_private=message.chat.type == "private",
-        message_thread_id=topic,
-        reply_to_message_id=message.message_id,
-    )
+from bot.telegram.sender import Outbox
+from bot.telegram.targets import chat_target
+from bot.texts import Texts, texts_for
 
 
 def texts_of(message: Message) -> Texts:
     return texts_for(message.from_user.language_code if message.from_user else None)
 
 
-async def reply(bot: Bot, message: Message, text: str) -> None:
-    """Our own plain-text reply to a message (in its topic), flood pauses honoured."""
-    await send_parts(bot, target_of(message), [Rendered(text)])
+async def reply(outbox: Outbox, message: Message, text: str) -> None:
+    """Our own plain-text reply to a message (in its topic)."""
+    await outbox.to(chat_target(message)).send_parts([Rendered(text)])

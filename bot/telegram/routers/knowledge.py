@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 from collections.abc import Callable
@@ -10,7 +9,9 @@ from datetime import UTC
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.assistant.knowledge import (
     Document,
@@ -20,10 +21,12 @@ from bot.assistant.knowledge import (
     KnowledgeError,
     check_document,
 )
+from bot.keyed_lock import KeyedLock
 from bot.telegram.render import Rendered, split_rendered, styled
-from bot.telegram.routers.common import reply, target_of, texts_of
-from bot.telegram.sending import send_parts
-from bot.telegram.texts import Texts, texts_for
+from bot.telegram.routers.common import reply, texts_of
+from bot.telegram.sender import Outbox
+from bot.telegram.targets import chat_target, is_private
+from bot.texts import Texts, texts_for
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +35,8 @@ DELETE_PREFIX = "kb:del:"
 PASSAGE_PREVIEW = 500
 
 
-class UploadQueue:
-    """Documents sent together are added one after another, in the order they arrived, per chat."""
-
-    def __init__(self) -> None:
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    def lock(self, chat_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(chat_id, asyncio.Lock())
+# Documents sent together are added one after another, in the order they arrived, per chat.
+UploadQueue = KeyedLock[int]
 
 
 def router() -> Router:
@@ -49,104 +46,100 @@ def router() -> Router:
     async def document(
         message: Message,
         bot: Bot,
+        outbox: Outbox,
         knowledge: KnowledgeBase,
         uploads: UploadQueue,
         is_admin: bool,
         handoff: Callable[[], None] | None = None,
     ) -> None:
         texts = texts_of(message).kb
-        if message.chat.type != "private":
+        if not is_private(message.chat):
             return  # documents in groups are people sharing files with each other
         if not is_admin:
-            await reply(bot, message, texts.admin_only)
+            await reply(outbox, message, texts.admin_only)
             return
         assert message.document is not None
         name = message.document.file_name or f"document-{message.message_id}"
         size = message.document.file_size or 0
         if handoff is not None:
             handoff()  # the upload queue keeps the order from here; questions need not wait for uploads
-        async with uploads.lock(message.chat.id):
-            await _add_document(message, bot, knowledge, texts_of(message), name, size)
+        async with uploads.hold(message.chat.id):
+            await _add_document(message, bot, outbox, knowledge, texts_of(message), name, size)
 
     @router.message(Command("kb"))
     async def kb(
-        message: Message, bot: Bot, command: CommandObject, knowledge: KnowledgeBase, is_admin: bool
+        message: Message, outbox: Outbox, command: CommandObject, knowledge: KnowledgeBase, is_admin: bool
     ) -> None:
         texts = texts_of(message)
         if not is_admin:
-            await reply(bot, message, texts.kb.admin_only)
+            await reply(outbox, message, texts.kb.admin_only)
             return
         words = (command.args or "").split(maxsplit=1)
         try:
             if words[:1] == ["search"]:
-                await _search(message, bot, knowledge, texts, words[1] if len(words) > 1 else "")
+                await _search(message, outbox, knowledge, texts, words[1] if len(words) > 1 else "")
             else:
                 text, markup = _listing(await knowledge.list_documents(), texts)
-                await bot.send_message(
-                    message.chat.id,
-                    text,
-                    message_thread_id=target_of(message).message_thread_id,
-                    reply_markup=markup,
-                    parse_mode=None,
-                )
+                await outbox.to(chat_target(message)).send(Rendered(text), reply=False, markup=markup)
         except KnowledgeError as error:
-            await reply(bot, message, texts.kb.error.format(error=error))
+            await reply(outbox, message, texts.kb.error.format(error=error))
 
     @router.callback_query(F.data.startswith(DELETE_PREFIX))
-    async def delete(query: CallbackQuery, knowledge: KnowledgeBase, is_admin: bool) -> None:
+    async def delete(
+        query: CallbackQuery,
+        callback_answer: CallbackAnswer,
+        outbox: Outbox,
+        knowledge: KnowledgeBase,
+        is_admin: bool,
+    ) -> None:
         texts = texts_for(query.from_user.language_code)
         if not is_admin:
-            await query.answer(texts.kb.admin_only, show_alert=True)
+            callback_answer.text, callback_answer.show_alert = texts.kb.admin_only, True
             return
         file_id = (query.data or "").removeprefix(DELETE_PREFIX)
         try:
             try:
                 removed = await knowledge.remove_document(file_id)
-                answer = texts.kb.deleted.format(name=removed.name)
+                callback_answer.text = texts.kb.deleted.format(name=removed.name)
             except DocumentNotFound:
-                answer = texts.kb.gone  # a stale button: deleted meanwhile, maybe from another chat
+                callback_answer.text = texts.kb.gone  # a stale button: deleted meanwhile, maybe elsewhere
             documents = await knowledge.list_documents()
         except KnowledgeError as error:
-            await query.answer(texts.kb.error.format(error=error)[:190], show_alert=True)
+            callback_answer.text, callback_answer.show_alert = texts.kb.error.format(error=error)[:190], True
             return
-        await query.answer(answer)
-        if isinstance(query.message, Message):
+        target = chat_target(query)
+        if target is not None and query.message is not None:
             text, markup = _listing(documents, texts)
-            await query.message.edit_text(text, reply_markup=markup, parse_mode=None)
+            await outbox.to(target).edit(query.message.message_id, Rendered(text), markup=markup)
 
     return router
 
 
 async def _add_document(
-    message: Message, bot: Bot, knowledge: KnowledgeBase, texts: Texts, name: str, size: int
+    message: Message, bot: Bot, outbox: Outbox, knowledge: KnowledgeBase, texts: Texts, name: str, size: int
 ) -> None:
     """Download, upload, index — one status message kept up to date through every stage."""
     kb = texts.kb
-    target = target_of(message)
     if size > TELEGRAM_DOWNLOAD_LIMIT:
-        await reply(bot, message, kb.too_big_for_telegram.format(name=name))
+        await reply(outbox, message, kb.too_big_for_telegram.format(name=name))
         return
     try:
         check_document(name, size or 1)
     except KnowledgeError as error:
         await reply(
-            bot, message, kb.status_line.format(name=name, stage=kb.stages["failed"].format(error=error))
+            outbox, message, kb.status_line.format(name=name, stage=kb.stages["failed"].format(error=error))
         )
         return
-    status = await bot.send_message(
-        message.chat.id,
-        kb.status_line.format(name=name, stage=kb.stages["uploading"]),
-        reply_parameters=None,
-        message_thread_id=target.message_thread_id,
-        parse_mode=None,
+    sender = outbox.to(chat_target(message))
+    status = await sender.send(
+        Rendered(kb.status_line.format(name=name, stage=kb.stages["uploading"])), reply=False
     )
 
     async def show(stage: str, error: str = "") -> None:
-        text = kb.status_line.format(name=name, stage=kb.stages[stage].format(error=error))
-        try:
-            await status.edit_text(text, parse_mode=None)
-        except Exception:  # the status message is a courtesy; the upload goes on
-            log.debug("could not update the upload status", exc_info=True)
+        # The status message is a courtesy: if it cannot be updated, the upload goes on.
+        if status.message_id is not None:
+            text = kb.status_line.format(name=name, stage=kb.stages[stage].format(error=error))
+            await sender.edit(status.message_id, Rendered(text))
 
     async def progress(stage: DocumentStage) -> None:
         if stage in (DocumentStage.INDEXING, DocumentStage.READY):
@@ -169,7 +162,7 @@ def _listing(documents: list[Document], texts: Texts) -> tuple[str, InlineKeyboa
     if not documents:
         return kb.empty, None
     lines = [kb.list_title.format(count=len(documents))]
-    buttons = []
+    keyboard = InlineKeyboardBuilder()
     for number, document in enumerate(documents, start=1):
         when = document.added_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         status = document.status if not document.error else f"{document.status} ({document.error})"
@@ -180,22 +173,22 @@ def _listing(documents: list[Document], texts: Texts) -> tuple[str, InlineKeyboa
         )
         data = f"{DELETE_PREFIX}{document.file_id}"
         if len(data.encode()) <= 64:
-            buttons.append(
-                InlineKeyboardButton(text=kb.delete_button.format(number=number), callback_data=data)
-            )
-    rows = [buttons[index : index + 3] for index in range(0, len(buttons), 3)]
+            keyboard.button(text=kb.delete_button.format(number=number), callback_data=data)
+    keyboard.adjust(3)
     text = "\n".join(lines)
-    return text[:4000], InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+    return text[:4000], keyboard.as_markup() if keyboard.export() else None
 
 
-async def _search(message: Message, bot: Bot, knowledge: KnowledgeBase, texts: Texts, query: str) -> None:
+async def _search(
+    message: Message, outbox: Outbox, knowledge: KnowledgeBase, texts: Texts, query: str
+) -> None:
     kb = texts.kb
     if not query.strip():
-        await reply(bot, message, kb.search_usage)
+        await reply(outbox, message, kb.search_usage)
         return
     passages = await knowledge.search(query)
     if not passages:
-        await reply(bot, message, kb.search_none)
+        await reply(outbox, message, kb.search_none)
         return
     body = styled(kb.search_title.format(query=query), "bold")
     for number, passage in enumerate(passages, start=1):
@@ -206,7 +199,7 @@ async def _search(message: Message, bot: Bot, knowledge: KnowledgeBase, texts: T
             body + Rendered(f"\n\n{number}. ") + styled(f"{passage.filename} ({passage.score:.2f})", "italic")
         )
         body = body + Rendered(f"\n{excerpt}")
-    await send_parts(bot, target_of(message), split_rendered(body))
+    await outbox.to(chat_target(message)).send_parts(split_rendered(body))
 
 
 def _size(size: int) -> str:

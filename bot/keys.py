@@ -1,0 +1,76 @@
+"""Every Redis key the bot uses, in one place.
+
+All keys live under `REDIS_PREFIX`, so several bots can share one Redis. `CATALOGUE` lists each key shape
+with what it holds; the README's key table is checked against it by a test, so the two cannot drift apart.
+A "chat key" is `ChatTarget.key`: the chat id, plus `:<topic>` for a forum topic (each has its own thread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# (shape, what it holds): the README's "Redis keys" table shows exactly these rows.
+CATALOGUE: tuple[tuple[str, str], ...] = (
+    ("chat:<chat key>:thread", "the id of the chat's current thread"),
+    (
+        "thread:<id>:messages",
+        "the thread's messages, oldest first (JSON: role, text, time, status, citations, author)",
+    ),
+    ("thread:<id>:trimmed", "set once the user was told that only the recent part of the thread is sent"),
+    ("turn:<chat key>", "the chat's turn lock (one answer at a time, with a renewed lease)"),
+    ("answering", "hash: chat key → the answer being streamed there (for crash recovery)"),
+    ("stop", "pub/sub channel of stop requests (chat keys), so /stop reaches the streaming process"),
+    ("update:<bot>:<update>", "an update id already handled (drops Telegram's re-deliveries)"),
+    ("rate:<user>:<minute>", "questions the user asked in that minute"),
+    ("tokens:<user>:<day>", "model tokens the user spent that UTC day"),
+    ("refused:<user>:<chat>", "a refusal already given today to someone not on the allow-lists"),
+    ("kb:vector_store_id", "the knowledge base's vector store id, when the bot created the store"),
+    ("kb:documents", "hash: file id → the document's name, size, status and upload time"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """Builds the bot's Redis keys under one prefix; each method is one row of `CATALOGUE`."""
+
+    prefix: str
+
+    def chat_thread(self, chat_key: str) -> str:
+        return f"{self.prefix}chat:{chat_key}:thread"
+
+    def thread_messages(self, thread_id: str) -> str:
+        return f"{self.prefix}thread:{thread_id}:messages"
+
+    def thread_trimmed(self, thread_id: str) -> str:
+        return f"{self.prefix}thread:{thread_id}:trimmed"
+
+    def turn(self, chat_key: str) -> str:
+        return f"{self.prefix}turn:{chat_key}"
+
+    @property
+    def answering(self) -> str:
+        return f"{self.prefix}answering"
+
+    @property
+    def stop_channel(self) -> str:
+        return f"{self.prefix}stop"
+
+    def update(self, bot_id: int, update_id: int) -> str:
+        return f"{self.prefix}update:{bot_id}:{update_id}"
+
+    def rate(self, user_id: int, minute: int) -> str:
+        return f"{self.prefix}rate:{user_id}:{minute}"
+
+    def tokens(self, user_id: int, day: str) -> str:
+        return f"{self.prefix}tokens:{user_id}:{day}"
+
+    def refused(self, user_id: int | None, chat_id: int) -> str:
+        return f"{self.prefix}refused:{user_id}:{chat_id}"
+
+    @property
+    def kb_vector_store_id(self) -> str:
+        return f"{self.prefix}kb:vector_store_id"
+
+    @property
+    def kb_documents(self) -> str:
+        return f"{self.prefix}kb:documents"

@@ -1,0 +1,138 @@
+"""Running a built bot: long polling or the webhook, start-up checks, signals and a graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from bot.factory import App
+from bot.telegram.commands import publish_commands
+from bot.turns.recovery import close_interrupted_answers
+from bot.web import WebhookHandler, WebServer, web_application
+
+log = logging.getLogger(__name__)
+
+
+class BotService:
+    """One bot process at work. `run_polling()` or `run_webhook()` runs until `stop()` (or SIGTERM/SIGINT),
+    then lets running answers finish for the grace period and closes every connection."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        # Set once the bot is about to take updates (tests and health checks wait on it).
+        self.ready = asyncio.Event()
+        self.web_port: int | None = None  # the bound port of the webhook/health server, once it listens
+        self._webhook: WebhookHandler | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._stop_serving = asyncio.Event()
+        app.dispatcher.startup.register(self._on_startup)
+
+    async def _on_startup(self) -> None:
+        app = self.app
+        await app.redis.ping()
+        listening = asyncio.Event()
+        self._listener = asyncio.create_task(app.signals.listen(app.runner.stop_local, listening))
+        await asyncio.wait_for(listening.wait(), timeout=10)
+        await close_interrupted_answers(app.journal, app.gate, app.store, app.streamers)
+        await publish_commands(app.bot)
+        log.info(
+            "Bot started: model %s, store %s, stream mode %s",
+            app.settings.model_uri,
+            app.store_description,
+            app.settings.stream_mode.value,
+        )
+        if app.access.open:
+            log.warning("ALLOWED_USER_IDS and ALLOWED_CHAT_IDS are empty: the bot is open to everyone")
+        self.ready.set()
+
+    async def run_polling(self, *, handle_signals: bool = True) -> None:
+        """Long polling until stopped; with HEALTH_PORT set, `/healthz` is served on HEALTH_HOST:PORT."""
+        app, settings = self.app, self.app.settings
+        health: WebServer | None = None
+        try:
+            if settings.health_port is not None:
+                health = WebServer(web_application(health=app.health))
+                self.web_port = await health.start(settings.health_host, settings.health_port)
+                log.info("health checks on http://%s:%d/healthz", settings.health_host, self.web_port)
+            # A webhook left over from webhook mode would make every getUpdates fail with 409 Conflict.
+            await app.bot.delete_webhook(drop_pending_updates=False)
+            await app.dispatcher.start_polling(
+                app.bot,
+                handle_signals=handle_signals,
+                close_bot_session=False,
+                allowed_updates=app.dispatcher.resolve_used_update_types(),
+            )
+        finally:
+            if health is not None:
+                await health.stop()
+            await self._close()
+
+    async def run_webhook(self, *, handle_signals: bool = True) -> None:
+        """Webhook mode until stopped: Telegram posts updates to WEBHOOK_URL, served on WEBHOOK_HOST:PORT.
+
+        The server (webhook at WEBHOOK_PATH, and `/healthz`) listens before start-up, so health checks
+        answer meanwhile; the webhook is registered once start-up succeeded. At shutdown the server
+        stops accepting first, then running answers get the grace period, as in polling mode. The
+        webhook stays registered: other processes may still serve it, and Telegram keeps the updates
+        for a restarted one.
+        """
+        app, settings = self.app, self.app.settings
+        if settings.webhook_url is None or settings.webhook_secret is None:
+            raise RuntimeError("webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET")
+        secret = settings.webhook_secret.get_secret_value()
+        self._webhook = WebhookHandler(app.dispatcher, app.bot, secret_token=secret)
+        server = WebServer(web_application(health=app.health, webhook=(settings.webhook_path, self._webhook)))
+        workflow = {"dispatcher": app.dispatcher, "bots": (app.bot,), **app.dispatcher.workflow_data}
+        loop = asyncio.get_running_loop()
+        stop_signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        started = False
+        try:
+            for number in stop_signals:
+                loop.add_signal_handler(number, self._stop_serving.set)
+            self.web_port = await server.start(settings.webhook_host, settings.webhook_port)
+            await app.dispatcher.emit_startup(bot=app.bot, **workflow)
+            started = True
+            await app.bot.set_webhook(
+                url=settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=app.dispatcher.resolve_used_update_types(),
+                drop_pending_updates=False,
+            )
+            log.info(
+                "webhook mode: %s served on %s:%d%s",
+                settings.webhook_url,
+                settings.webhook_host,
+                self.web_port,
+                settings.webhook_path,
+            )
+            await self._stop_serving.wait()
+        finally:
+            for number in stop_signals:
+                loop.remove_signal_handler(number)
+            await server.stop()
+            try:
+                if started:
+                    await app.dispatcher.emit_shutdown(bot=app.bot, **workflow)
+            finally:
+                await self._close()
+
+    async def stop(self) -> None:
+        """Stop taking updates (either mode); `run_polling`/`run_webhook` then shut down gracefully."""
+        self._stop_serving.set()
+        with contextlib.suppress(RuntimeError):  # not polling (any more)
+            await self.app.dispatcher.stop_polling()
+
+    async def _close(self) -> None:
+        app = self.app
+        # Updates accepted by the webhook but not yet in the runner count as running too.
+        accepted = self._webhook.in_flight if self._webhook is not None else set()
+        await app.runner.drain(app.settings.shutdown_grace_seconds, also=accepted)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await app.bot.session.close()
+        await app.openai.close()
+        await app.redis.aclose()

@@ -1,0 +1,38 @@
+"""Keeps a chat's messages in the order they arrived until each has taken its place in the chat's queue.
+
+aiogram handles every update as its own task. Middlewares and handlers await Redis (dedupe, access, limits)
+before a question joins the turn queue, and those round trips can finish in any order, so without this a
+later message could overtake an earlier one. Each message update of a chat holds the chat's FIFO lock from
+arrival until its handler calls `handoff` (right after it has joined a queue) or finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+
+from bot.keyed_lock import KeyedLock
+from bot.telegram.targets import chat_target
+
+
+class ChatOrdering(BaseMiddleware):
+    """Update-level outer middleware; must be the first middleware that awaits anything."""
+
+    def __init__(self) -> None:
+        self._locks: KeyedLock[str] = KeyedLock()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        # Only messages are ordered; button presses and stop requests must never wait behind them.
+        if not isinstance(event, Update) or event.message is None:
+            return await handler(event, data)
+        async with self._locks.hold(chat_target(event.message).key) as handoff:
+            data["handoff"] = handoff
+            return await handler(event, data)

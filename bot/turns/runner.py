@@ -1,0 +1,275 @@
+"""Answering questions: one turn at a time per chat, in order, the finished turns before as context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.assistant.client import Assistant
+from bot.clock import Clock
+from bot.target import ChatTarget
+from bot.texts import Texts
+from bot.threads.gate import TurnGate
+from bot.threads.journal import AnswerJournal, AnswerRecord
+from bot.threads.limits import UsageLimits
+from bot.threads.models import ThreadMessage, context_window
+from bot.threads.signals import StopSignals
+from bot.threads.store import ThreadStore
+from bot.turns.streaming import Notifier, ProgressCallback, Streamer, StreamerFactory, StreamOutcome
+
+log = logging.getLogger(__name__)
+
+ToolsProvider = Callable[[], Awaitable[Sequence[dict[str, Any]]]]
+# After the grace period: time for the interrupted answers to show their notice.
+INTERRUPT_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A user's message to answer."""
+
+    target: ChatTarget
+    prompt: str  # what the user wrote (several messages of a burst, joined)
+    texts: Texts
+    user_id: int | None = None
+    author: str | None = None  # named to the model in group threads, where several people talk
+
+
+@dataclass(slots=True)
+class _Burst:
+    """Messages a user sent in quick succession while nothing was running: answered as one turn."""
+
+    first: Question
+    prompts: list[str] = field(default_factory=list)
+    last_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPolicy:
+    history_max_messages: int
+    history_max_chars: int
+    burst_seconds: float = 0.0
+    queue_notice_seconds: float = 5.0
+
+
+class TurnRunner:
+    """Answers each chat's questions one at a time, in order, with the finished turns before as context.
+
+    A burst of messages while the chat is idle becomes one turn; a message waiting behind a long answer
+    is told so after a few seconds; `stop()` reaches the answer in whichever process streams it; at
+    shutdown `interrupt_all()` ends running answers with a notice. While an answer streams, a record in
+    the journal lets the next start close it off if this process dies.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: ThreadStore,
+        gate: TurnGate,
+        signals: StopSignals,
+        journal: AnswerJournal,
+        limits: UsageLimits,
+        assistant: Assistant,
+        streamer_factory: StreamerFactory,
+        notify: Notifier,
+        policy: TurnPolicy,
+        clock: Clock,
+        tools: ToolsProvider | None = None,
+    ) -> None:
+        self._store = store
+        self._gate = gate
+        self._signals = signals
+        self._journal = journal
+        self._limits = limits
+        self._assistant = assistant
+        self._streamer_factory = streamer_factory
+        self._notify = notify
+        self._policy = policy
+        self._clock = clock
+        self._tools = tools
+        self._running: set[asyncio.Task[object]] = set()
+        self._streaming: dict[str, Streamer] = {}
+        self._bursts: dict[str, _Burst] = {}
+        self._records: dict[str, AnswerRecord] = {}
+        self._closing = False  # shutting down: questions still queued are not started any more
+        self._in_turn: set[asyncio.Task[object]] = set()  # past the queue: cancelling them is an interruption
+
+    @property
+    def running(self) -> set[asyncio.Task[object]]:
+        """Tasks answering or waiting to answer (the app waits for them at shutdown)."""
+        return self._running
+
+    def stop_local(self, chat_key: str, *, interrupted: bool = False) -> bool:
+        """Stop the answer this process is streaming in the chat; False when there is none here."""
+        streamer = self._streaming.get(chat_key)
+        if streamer is None:
+            return False
+        streamer.stop(interrupted=interrupted)
+        return True
+
+    async def stop(self, chat_key: str) -> bool:
+        """Stop the chat's running answer, in whichever process streams it; False when none is running."""
+        if self.stop_local(chat_key):
+            return True
+        if await self._gate.held(chat_key):
+            await self._signals.publish(chat_key)
+            return True
+        return False
+
+    def interrupt_all(self) -> int:
+        """Shutdown: end every streaming answer now, marked as interrupted; returns how many."""
+        self._closing = True
+        for streamer in self._streaming.values():
+            streamer.stop(interrupted=True)
+        return len(self._streaming)
+
+    async def drain(self, grace: float, *, also: set[asyncio.Task[Any]] | None = None) -> None:
+        """Shutdown: let running answers (and the tasks in `also`) finish for `grace` seconds, then end
+        them with an "interrupted" notice; questions still queued are asked to be sent again."""
+        running: set[asyncio.Task[Any]] = set(self._running) | (also or set())
+        if not running:
+            return
+        log.info("waiting up to %.0f s for %d running answer(s)", grace, len(running))
+        _, pending = await asyncio.wait(running, timeout=grace)
+        if not pending:
+            return
+        log.info("interrupting %d answer(s)", self.interrupt_all())
+        _, pending = await asyncio.wait(pending, timeout=INTERRUPT_WAIT_SECONDS)
+        for task in pending:  # queued behind an answer, or stuck: nothing more can be done
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    async def answer(
+        self, question: Question, on_queued: Callable[[], None] | None = None
+    ) -> StreamOutcome | None:
+        """Answer the question; None when it joined a burst that another call answers.
+
+        `on_queued` is called, without awaiting anything after it, once the question holds its place in
+        the chat's order (in a burst or in the turn queue): the next message of the chat may go on then.
+        """
+        queued = on_queued or (lambda: None)
+        key = question.target.key
+        burst = self._bursts.get(key)
+        if burst is not None:
+            burst.prompts.append(question.prompt)
+            burst.last_at = self._clock.now()
+            queued()
+            return None
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        streamer = self._streamer_factory(
+            question.target, question.texts, on_progress=self._progress_recorder(key)
+        )
+        streamer.show_typing()  # the first sign of life, before any waiting
+        try:
+            if self._policy.burst_seconds > 0 and not self._gate.busy(key):
+                question = await self._collect_burst(question, queued)
+            return await self._take_turn(question, streamer, queued)
+        except asyncio.CancelledError:
+            if task not in self._in_turn:
+                # Cancelled while still waiting (shutdown): say so rather than leave the message unanswered.
+                await self._tell_unanswered(question)
+            raise
+        finally:
+            streamer.close()
+            self._running.discard(task)
+            self._in_turn.discard(task)
+
+    async def _collect_burst(self, question: Question, queued: Callable[[], None]) -> Question:
+        key = question.target.key
+        burst = _Burst(question, [question.prompt], self._clock.now())
+        self._bursts[key] = burst
+        queued()
+        try:
+            while (left := burst.last_at + self._policy.burst_seconds - self._clock.now()) > 0:
+                await self._clock.sleep(left)
+        finally:
+            del self._bursts[key]
+        return replace(question, prompt="\n".join(burst.prompts))
+
+    async def _take_turn(
+        self, question: Question, streamer: Streamer, queued: Callable[[], None]
+    ) -> StreamOutcome:
+        key = question.target.key
+        notice = None
+        if self._gate.busy(key) and self._policy.queue_notice_seconds > 0:
+            notice = asyncio.create_task(self._tell_queued(question))
+        try:
+            # The gate registers this turn before its first await, so the next message may go on now.
+            queued()
+            async with self._gate.turn(key):
+                if notice is not None:
+                    notice.cancel()
+                if self._closing:
+                    await self._tell_unanswered(question)
+                    return StreamOutcome()
+                self._streaming[key] = streamer
+                if (current := asyncio.current_task()) is not None:
+                    self._in_turn.add(current)
+                try:
+                    return await self._answer_in_turn(question, streamer)
+                finally:
+                    del self._streaming[key]
+                    await self._journal.remove(key)
+        finally:
+            if notice is not None:
+                notice.cancel()
+
+    async def _tell_unanswered(self, question: Question) -> None:
+        with contextlib.suppress(Exception):  # shutting down: the chat may be unreachable, the bot closing
+            await asyncio.wait_for(self._notify(question.target, question.texts.unanswered), 5)
+
+    async def _tell_queued(self, question: Question) -> None:
+        await self._clock.sleep(self._policy.queue_notice_seconds)
+        with contextlib.suppress(Exception):  # a courtesy; the answer itself still comes
+            await self._notify(question.target, question.texts.queued)
+
+    def _progress_recorder(self, key: str) -> ProgressCallback:
+        async def record(message_ids: list[int], text: str) -> None:
+            current = self._records.get(key)
+            if current is not None:
+                current.message_ids, current.text = message_ids, text
+                await self._journal.write(current)
+
+        return record
+
+    async def _answer_in_turn(self, question: Question, streamer: Streamer) -> StreamOutcome:
+        target, key = question.target, question.target.key
+        thread_id = await self._store.current_thread(key)
+        user_message = ThreadMessage("user", question.prompt, self._store.now(), author=question.author)
+        await self._store.append(key, thread_id, user_message)
+        messages = await self._store.messages(thread_id)
+        window = context_window(
+            messages,
+            max_messages=self._policy.history_max_messages,
+            max_chars=self._policy.history_max_chars,
+        )
+        if len(window) < len(messages) and await self._store.mark_trimmed(thread_id):
+            streamer.add_note(question.texts.context_trimmed)
+        record = AnswerRecord(
+            key, target.chat_id, target.is_private, target.topic_id, thread_id, question.texts.language
+        )
+        self._records[key] = record
+        try:
+            await self._journal.write(record)
+            tools = await self._tools() if self._tools is not None else ()
+            events = self._assistant.stream([message.model_input() for message in window], tools=tools)
+            outcome = await streamer.run(events)
+        finally:
+            del self._records[key]
+        if outcome.failure is not None:
+            log.warning("answer in chat %s failed: %s", key, outcome.failure.detail)
+        if not outcome.delivered:
+            log.warning("answer in chat %s could not be shown in full (chat unreachable or refused)", key)
+        answer = outcome.thread_message(self._store.now())
+        if answer is not None and not await self._store.append(key, thread_id, answer):
+            log.info("chat %s started a new thread during the answer; not saving it", key)
+        if question.user_id is not None and outcome.finish is not None and outcome.finish.total_tokens:
+            await self._limits.spend_tokens(question.user_id, outcome.finish.total_tokens)
+        return outcome

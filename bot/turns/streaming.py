@@ -1,0 +1,81 @@
+"""What the turn logic needs from whatever shows an answer while it is written (Telegram, a terminal)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.assistant.events import AnswerEvent, Citation, Failed, Finished
+from bot.target import ChatTarget
+from bot.texts import Texts
+from bot.threads.models import MessageStatus, ThreadMessage
+
+# Called with the ids of the messages showing the answer and its text so far, after each shown frame.
+ProgressCallback = Callable[[list[int], str], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    """What the model said and how the answer ended."""
+
+    text: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    finish: Finished | None = None
+    failure: Failed | None = None
+    stopped: bool = False
+    interrupted: bool = False  # stopped by a shutdown (or a crash) rather than by the user
+    delivered: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.finish is not None and self.failure is None and not self.stopped
+
+    def thread_message(self, time: float) -> ThreadMessage | None:
+        """The answer as the thread keeps it; None when nothing was written."""
+        if not self.text.strip():
+            return None
+        status = MessageStatus.COMPLETE if self.complete else MessageStatus.INCOMPLETE
+        return ThreadMessage("assistant", self.text, time, status, tuple(c.title for c in self.citations))
+
+
+class Streamer(Protocol):
+    """Shows one answer in one chat while the model writes it."""
+
+    def show_typing(self) -> None:
+        """Show that an answer is coming (before the turn even begins)."""
+
+    def add_note(self, note: str) -> None:
+        """A line to show under the finished answer."""
+
+    def stop(self, *, interrupted: bool = False) -> None:
+        """End the answer now, keeping what was written; `interrupted` marks a shutdown, not the user."""
+
+    def close(self) -> None:
+        """Release what `show_typing` started; called once the turn is over, however it ended."""
+
+    async def run(self, events: AsyncIterator[AnswerEvent]) -> StreamOutcome:
+        """Show the answer as `events` bring it; returns when it is shown in full (or cannot be)."""
+        ...
+
+    async def close_interrupted(self, text: str) -> StreamOutcome:
+        """Finish an answer a dead process left half-shown: `text` with the "interrupted" notice."""
+        ...
+
+
+class StreamerFactory(Protocol):
+    def __call__(
+        self,
+        target: ChatTarget,
+        texts: Texts,
+        *,
+        on_progress: ProgressCallback | None = None,
+        message_ids: Sequence[int] = (),
+    ) -> Streamer:
+        """A streamer for one answer; `message_ids` continues an answer already on screen."""
+        ...
+
+
+class Notifier(Protocol):
+    async def __call__(self, target: ChatTarget, text: str) -> None:
+        """Tell the chat something short (plain text), outside of any answer."""
