@@ -13,7 +13,7 @@ from bot.threads.models import MessageStatus
 from tests.conftest import TEST_REDIS_URL, BotRunner, Services
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply
-from tests.helpers import mention, thread_of
+from tests.helpers import mention, saved_thread, thread_of
 
 CHAT = 3003
 FORUM = -1003003
@@ -59,7 +59,7 @@ async def test_each_forum_topic_has_its_own_thread(
     ]
     actions = telegram.calls_of("sendChatAction", chat_id=FORUM)
     assert actions and all(call.params.get("message_thread_id") in (10, 20) for call in actions)
-    assert len(await thread_of(app.store, f"{FORUM}:20")) == 2
+    assert len(await saved_thread(app.store, f"{FORUM}:20", 2)) == 2
 
 
 async def test_reset_mid_stream_cancels_the_answer_and_nothing_leaks(

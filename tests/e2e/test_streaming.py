@@ -10,7 +10,7 @@ from bot.threads.models import MessageStatus
 from tests.conftest import BotRunner
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply
-from tests.helpers import thread_of
+from tests.helpers import saved_thread
 
 CHAT = 2002
 GROUP = -100777
@@ -55,7 +55,7 @@ async def test_stop_command_closes_the_model_stream_and_keeps_the_partial_answer
     assert stopped.reply_markup is None, "the Stop button goes when the answer ends"
     partial = stopped.text.removesuffix("⏹ Stopped.").strip()
     assert partial and LONG.startswith(partial) and len(partial) < len(LONG.strip())
-    history = await thread_of(app.store, str(CHAT))
+    history = await saved_thread(app.store, str(CHAT), 2)
     assert history[-1].role == "assistant" and history[-1].status is MessageStatus.INCOMPLETE
     assert LONG.startswith(history[-1].text)
 
@@ -189,7 +189,7 @@ async def test_citations_are_listed_once_and_saved_with_the_answer(
     [reply] = telegram.bot_messages(CHAT)
     assert reply.text == ("Vacation is 28 days.\n\nSources:\n1. handbook.pdf\n2. https://example.com/page")
     assert any(e["type"] == "text_link" and e["url"] == "https://example.com/page" for e in reply.entities)
-    [_, answer] = await thread_of(app.store, str(CHAT))
+    [_, answer] = await saved_thread(app.store, str(CHAT), 2)
     assert answer.citations == ("handbook.pdf", "https://example.com/page")
 
     telegram.command(CHAT, "/history")

@@ -29,7 +29,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
-from tests.fakes.telegram import ApiError, FakeTelegram, parse_html, parse_markdown_v2
+from tests.fakes.telegram import FakeTelegram
 
 CHAT = 1001
 
@@ -228,32 +228,22 @@ async def test_user_message_in_forum_topic(bot: Bot, fake: FakeTelegram) -> None
     assert update.message.message_thread_id == 5
 
 
-async def test_html_parse_mode(bot: Bot, fake: FakeTelegram) -> None:
-    msg = await bot.send_message(
-        CHAT, "<b>bold</b> &amp; <a href='https://x.org'>link</a>", parse_mode="HTML"
+async def test_markup_from_the_bot_is_refused(bot: Bot, fake: FakeTelegram) -> None:
+    # Merges the three parse-mode tests of the parsers this fake had: the bot sends entities only, so the
+    # fake refuses every parse_mode (and keeps no markup parser) to make "model output is never markup" a
+    # property every e2e test checks.
+    for mode in ("HTML", "MarkdownV2", "Markdown"):
+        with pytest.raises(TelegramBadRequest, match=r"parse_mode .* is not accepted"):
+            await bot.send_message(CHAT, "<b>bold</b>", parse_mode=mode)
+    sent = await bot.send_message(
+        CHAT, "<b>bold</b>", entities=[MessageEntity(type="bold", offset=0, length=3)]
     )
-    assert msg.text == "bold & link"
-    assert [(e.type, e.offset, e.length) for e in msg.entities or []] == [("bold", 0, 4), ("text_link", 7, 4)]
-    with pytest.raises(TelegramBadRequest, match='Unsupported start tag "foo" at byte offset 0'):
-        await bot.send_message(CHAT, "<foo>x</foo>", parse_mode="HTML")
-    with pytest.raises(TelegramBadRequest, match='Can\'t find end tag corresponding to start tag "b"'):
-        await bot.send_message(CHAT, "<b>x", parse_mode="HTML")
-
-
-def test_html_parser_details() -> None:
-    text, entities = parse_html('<pre><code class="language-python">x = 1</code></pre>')
-    assert (text, entities) == ("x = 1", [{"offset": 0, "length": 5, "type": "pre", "language": "python"}])
-    assert parse_html("a &lt; b")[0] == "a < b"
-
-
-def test_markdown_v2_parser() -> None:
-    text, entities = parse_markdown_v2(r"*bold* and [link](https://x.org) 1\.5")
-    assert text == "bold and link 1.5"
-    assert [e["type"] for e in entities] == ["bold", "text_link"]
-    with pytest.raises(ApiError, match=r"Character '\.' is reserved"):
-        parse_markdown_v2("end.")
-    with pytest.raises(ApiError, match="Can't find end of Bold entity at byte offset 0"):
-        parse_markdown_v2("*open")
+    assert sent.text == "<b>bold</b>"
+    with pytest.raises(TelegramBadRequest, match="parse_mode"):
+        await bot.send_document(
+            CHAT, BufferedInputFile(b"x", filename="x.txt"), caption="c", parse_mode="HTML"
+        )
+    assert [message.text for message in fake.bot_messages(CHAT)] == ["<b>bold</b>"]
 
 
 async def test_set_my_commands_per_language(bot: Bot, fake: FakeTelegram) -> None:
@@ -294,7 +284,7 @@ async def test_file_download(bot: Bot, fake: FakeTelegram) -> None:
 
 async def test_send_document_roundtrip(bot: Bot, fake: FakeTelegram) -> None:
     upload = BufferedInputFile(b"a,b\n1,2\n", filename="table.csv")
-    msg = await bot.send_document(CHAT, upload, caption="<i>table</i>", parse_mode="HTML")
+    msg = await bot.send_document(CHAT, upload, caption="  table ")
     assert msg.document is not None and msg.document.file_name == "table.csv"
     assert msg.caption == "table"
     [sent] = fake.bot_messages(CHAT)

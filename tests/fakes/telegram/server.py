@@ -16,29 +16,25 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import math
 import mimetypes
 import re
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.telegram.errors import ApiError, bad_request
+from tests.fakes.telegram.flood import FloodControl
+from tests.fakes.telegram.records import Call, SentMessage, _Failure, _StoredFile
+from tests.fakes.telegram.text import parse_formatted, utf16_len
+
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_DOWNLOAD = 20 * 1024 * 1024
-PRIVATE_BURST = 3  # token-bucket size for the private-chat flood rule
 DEFAULT_GROUP_USER_ID = 111111
 
 # fmt: off
-KNOWN_ENTITY_TYPES = frozenset({
-    "bold", "italic", "underline", "strikethrough", "spoiler", "code", "pre", "text_link", "text_mention",
-    "blockquote", "expandable_blockquote", "custom_emoji", "mention", "hashtag", "cashtag", "bot_command",
-    "url", "email", "phone_number", "date_time",
-})
 CHAT_ACTIONS = frozenset({
     "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
     "upload_document",
@@ -65,510 +61,15 @@ SENDING_METHODS = frozenset(
 BLOCKABLE_METHODS = SENDING_METHODS | {"sendchataction"}
 
 
-class ApiError(Exception):
-    """An error answer of the API; raised inside handlers and turned into the JSON error body."""
-
-    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(description)
-        self.error_code = error_code
-        self.description = description
-        self.retry_after = retry_after
-
-    def payload(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": False, "error_code": self.error_code, "description": self.description}
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
-        return body
-
-
-def bad_request(description: str) -> ApiError:
-    return ApiError(400, f"Bad Request: {description}")
-
-
-def too_many_requests(retry_after: int) -> ApiError:
-    return ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
-
-
-@dataclass
-class Call:
-    """One API request as the fake saw it: params are decoded (ints, bools and JSON fields parsed).
-
-    Uploaded files appear in params as ``{"file_name", "mime_type", "content"}``. ``status`` is 0 while the
-    request is still being answered (a waiting long poll).
-    """
-
-    method: str
-    params: dict[str, Any]
-    at: float
-    status: int = 0
-
-
-@dataclass
-class SentMessage:
-    """A message the bot sent, in its current state; ``history`` holds every (text, entities) version.
-
-    For documents ``text`` is None, ``caption``/``document`` are set and ``entities`` are caption entities.
-    """
-
-    message_id: int
-    chat_id: int
-    text: str | None
-    entities: list[dict[str, Any]]
-    reply_markup: dict[str, Any] | None
-    reply_to_message_id: int | None
-    message_thread_id: int | None
-    history: list[tuple[str | None, list[dict[str, Any]]]]
-    deleted: bool = False
-    date: int = 0
-    caption: str | None = None
-    document: dict[str, Any] | None = None
-
-
-@dataclass
-class _Failure:
-    method: str
-    error: ApiError
-    times: int
-    chat_id: int | None
-
-
-@dataclass
-class _StoredFile:
-    content: bytes
-    file_path: str
-    document: dict[str, Any]
-    size: int
-
-
-# --------------------------------------------------------------------------------------------- text
-
-
-def utf16_len(text: str) -> int:
-    """Telegram measures text and entity offsets in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _u16(ch: str) -> int:
-    return 2 if ord(ch) > 0xFFFF else 1
-
-
-def _entity_error(message: str) -> ApiError:
-    return bad_request(f"can't parse entities: {message}")
-
-
-_HTML_TAGS = frozenset(
-    {"a", "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "tg-spoiler", "span"}
-    | {"tg-emoji", "blockquote"}
-)
-_HTML_SIMPLE = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
-    "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
-    "span": "spoiler",
-}  # fmt: skip
-_HTML_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_HTML_ENTITY_RE = re.compile(r"&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z]+);")
-
-
-def _decode_html_entity(text: str, i: int) -> tuple[str, int] | None:
-    m = _HTML_ENTITY_RE.match(text, i)
-    if m is None:
-        return None
-    name = m.group(1)
-    if name.startswith("#"):
-        cp = int(name[2:], 16) if name[1] == "x" else int(name[1:])
-        if cp == 0 or cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
-            return None
-        return chr(cp), m.end()
-    # Like tdlib: an unknown named entity is not an error, the '&' just stays literal.
-    ch = _HTML_NAMED.get(name)
-    return (ch, m.end()) if ch is not None else None
-
-
-def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """Telegram's HTML parse mode (modelled on tdlib's parser, including its error messages)."""
-    out: list[str] = []
-    u16 = 0
-    stack: list[tuple[str, str, int, int]] = []  # tag, argument, utf16 offset, index in out
-    entities: list[dict[str, Any]] = []
-    code_lang: dict[int, str] = {}  # id(entity) -> language, so an enclosing <pre> can adopt it
-    n = len(text)
-
-    def at(pos: int) -> int:
-        return len(text[:pos].encode())
-
-    i = 0
-    while i < n:
-        c = text[i]
-        if c == "&" and (decoded := _decode_html_entity(text, i)) is not None:
-            out.append(decoded[0])
-            u16 += _u16(decoded[0])
-            i = decoded[1]
-            continue
-        if c != "<":
-            out.append(c)
-            u16 += _u16(c)
-            i += 1
-            continue
-        begin = i
-        i += 1
-        if i < n and text[i] == "/":
-            if not stack:
-                raise _entity_error(f"Unexpected end tag at byte offset {at(begin)}")
-            j = i + 1
-            while j < n and not text[j].isspace() and text[j] != ">":
-                j += 1
-            end_name = text[i + 1 : j].lower()
-            while j < n and text[j].isspace():
-                j += 1
-            if j >= n or text[j] != ">":
-                raise _entity_error(f"Unclosed end tag at byte offset {at(begin)}")
-            tag, arg, offset, pos = stack.pop()
-            if end_name and end_name != tag:
-                raise _entity_error(
-                    f"Unmatched end tag at byte offset {at(begin)}, "
-                    f'expected "</{tag}>", found "</{end_name}>"'
-                )
-            i = j + 1
-            length = u16 - offset
-            if length <= 0:
-                continue
-            entity: dict[str, Any] = {"offset": offset, "length": length}
-            if tag in _HTML_SIMPLE:
-                entity["type"] = _HTML_SIMPLE[tag]
-            elif tag == "a":
-                url = arg or "".join(out[pos:])
-                if not url:
-                    continue
-                entity.update(type="text_link", url=url)
-            elif tag == "code":
-                entity["type"] = "code"
-                if arg:
-                    code_lang[id(entity)] = arg
-            elif tag == "pre":
-                entity["type"] = "pre"
-                last = entities[-1] if entities else None
-                if last and last["type"] == "code" and last["offset"] == offset and last["length"] == length:
-                    entities.pop()
-                    if lang := code_lang.get(id(last)):
-                        entity["language"] = lang
-            elif tag == "blockquote":
-                entity["type"] = "expandable_blockquote" if arg else "blockquote"
-            elif tag == "tg-emoji":
-                if not arg:
-                    continue
-                entity.update(type="custom_emoji", custom_emoji_id=arg)
-            entities.append(entity)
-            continue
-        j = i
-        while j < n and not text[j].isspace() and text[j] != ">":
-            j += 1
-        if j >= n:
-            raise _entity_error(f"Unclosed start tag at byte offset {at(begin)}")
-        tag = text[i:j].lower()
-        if tag not in _HTML_TAGS:
-            raise _entity_error(f'Unsupported start tag "{tag}" at byte offset {at(begin)}')
-        arg = ""
-        while True:
-            while j < n and text[j].isspace():
-                j += 1
-            if j >= n:
-                raise _entity_error(f'Unclosed start tag "{tag}" at byte offset {at(begin)}')
-            if text[j] == ">":
-                break
-            a0 = j
-            while j < n and not text[j].isspace() and text[j] not in "=>":
-                j += 1
-            attr = text[a0:j].lower()
-            while j < n and text[j].isspace():
-                j += 1
-            if j >= n or text[j] != "=":
-                if tag == "blockquote" and attr == "expandable":
-                    arg = "1"
-                    continue
-                raise _entity_error(
-                    f'Expected equal sign in declaration of an attribute of the tag "{tag}" '
-                    f"at byte offset {at(begin)}"
-                )
-            j += 1
-            while j < n and text[j].isspace():
-                j += 1
-            value: list[str] = []
-            if j < n and text[j] in "'\"":
-                quote = text[j]
-                j += 1
-                while j < n and text[j] != quote:
-                    if text[j] == "&" and (decoded := _decode_html_entity(text, j)) is not None:
-                        value.append(decoded[0])
-                        j = decoded[1]
-                    else:
-                        value.append(text[j])
-                        j += 1
-                j += 1
-            else:
-                while j < n and (text[j].isalnum() or text[j] in ".-"):
-                    value.append(text[j])
-                    j += 1
-            if j >= n:
-                raise _entity_error(f"Unclosed start tag at byte offset {at(begin)}")
-            val = "".join(value)
-            if tag == "a" and attr == "href":
-                arg = val
-            elif tag == "code" and attr == "class" and val.startswith("language-"):
-                arg = val[len("language-") :]
-            elif tag == "span" and attr == "class" and val.startswith("tg-"):
-                arg = val[3:]
-            elif tag == "tg-emoji" and attr == "emoji-id":
-                arg = val
-        if tag == "span" and arg != "spoiler":
-            raise _entity_error(f'Tag "span" must have class "tg-spoiler" at byte offset {at(begin)}')
-        stack.append((tag, arg, u16, len(out)))
-        i = j + 1
-    if stack:
-        raise _entity_error(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
-    return "".join(out), entities
-
-
-_MD_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
-_MD_NAMES = {
-    "bold": "Bold", "italic": "Italic", "underline": "Underline", "strikethrough": "Strikethrough",
-    "spoiler": "Spoiler", "code": "Code", "pre": "Pre", "text_link": "TextUrl", "custom_emoji": "CustomEmoji",
-}  # fmt: skip
-
-
-def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """MarkdownV2 (tdlib's algorithm, simplified): reserved characters outside entities must be escaped."""
-    out: list[str] = []
-    u16 = 0
-    stack: list[tuple[str, str, int, int, int]] = []  # type, argument, utf16 offset, byte offset, out index
-    entities: list[dict[str, Any]] = []
-    quote_start: int | None = None
-    n = len(text)
-
-    def at(pos: int) -> int:
-        return len(text[:pos].encode())
-
-    i = 0
-    while i < n:
-        c = text[i]
-        in_code = bool(stack) and stack[-1][0] in ("code", "pre")
-        if (i == 0 or text[i - 1] == "\n") and not in_code:
-            if c == ">":  # consecutive "> " lines form one blockquote
-                if quote_start is None:
-                    quote_start = u16
-                i += 1
-                continue
-            if quote_start is not None:
-                if u16 - 1 > quote_start:
-                    entities.append(
-                        {"type": "blockquote", "offset": quote_start, "length": u16 - 1 - quote_start}
-                    )
-                quote_start = None
-        if c == "\\" and i + 1 < n and 0 < ord(text[i + 1]) <= 126:
-            out.append(text[i + 1])
-            u16 += 1
-            i += 2
-            continue
-        if (in_code and c != "`") or (not in_code and c not in _MD_RESERVED):
-            out.append(c)
-            u16 += _u16(c)
-            i += 1
-            continue
-        top = stack[-1][0] if stack else None
-        nxt = text[i + 1] if i + 1 < n else ""
-        is_end = (
-            (top == "bold" and c == "*")
-            or (top == "italic" and c == "_" and nxt != "_")
-            or (top == "underline" and c == "_" and nxt == "_")
-            or (top == "code" and c == "`")
-            or (top == "pre" and text.startswith("```", i))
-            or (top in ("text_link", "custom_emoji") and c == "]")
-            or (top == "strikethrough" and c == "~")
-            or (top == "spoiler" and c == "|" and nxt == "|")
-        )
-        if in_code and not is_end:  # a lone backtick inside ```pre``` is just text
-            out.append(c)
-            u16 += 1
-            i += 1
-            continue
-        if not is_end:
-            begin, arg = i, ""
-            if c == "_" and nxt == "_":
-                kind, i = "underline", i + 2
-            elif c in "_*~[":
-                kind, i = {"_": "italic", "*": "bold", "~": "strikethrough", "[": "text_link"}[c], i + 1
-            elif c == "|" and nxt == "|":
-                kind, i = "spoiler", i + 2
-            elif c == "!" and nxt == "[":
-                kind, i = "custom_emoji", i + 2
-            elif c == "`" and text.startswith("```", i):
-                kind, i = "pre", i + 3
-                j = i
-                while j < n and not text[j].isspace() and text[j] != "`":
-                    j += 1
-                if j != i and j < n and text[j] != "`":
-                    arg, i = text[i:j], j
-                if i < n and text[i] in "\r\n":  # one newline after the language is not part of the code
-                    i += 2 if i + 1 < n and text[i + 1] in "\r\n" and text[i] != text[i + 1] else 1
-            elif c == "`":
-                kind, i = "code", i + 1
-            else:
-                raise _entity_error(
-                    f"Character '{c}' is reserved and must be escaped with the preceding '\\'"
-                )
-            stack.append((kind, arg, u16, at(begin), len(out)))
-            continue
-        kind, arg, offset, _, pos = stack.pop()
-        i += {"underline": 2, "spoiler": 2, "pre": 3}.get(kind, 1)
-        if kind in ("text_link", "custom_emoji"):
-            if i < n and text[i] == "(":
-                i += 1
-                url_begin, url = i, []
-                while i < n and text[i] != ")":
-                    if text[i] == "\\" and i + 1 < n and 0 < ord(text[i + 1]) <= 126:
-                        url.append(text[i + 1])
-                        i += 2
-                    else:
-                        url.append(text[i])
-                        i += 1
-                if i >= n:
-                    raise _entity_error(f"Can't find end of a URL at byte offset {at(url_begin)}")
-                i += 1
-                arg = "".join(url)
-            else:
-                arg = "".join(out[pos:])
-        if u16 <= offset:
-            continue
-        entity: dict[str, Any] = {"type": kind, "offset": offset, "length": u16 - offset}
-        if kind == "text_link":
-            entity["url"] = arg
-        elif kind == "custom_emoji":
-            if not arg.startswith("tg://emoji?id="):
-                raise _entity_error("Custom emoji entity must contain a tg://emoji URL")
-            entity["custom_emoji_id"] = arg[len("tg://emoji?id=") :]
-        elif kind == "pre" and arg:
-            entity["language"] = arg
-        entities.append(entity)
-    if stack:
-        kind, _, _, byte_offset, _ = stack[-1]
-        raise _entity_error(f"Can't find end of {_MD_NAMES[kind]} entity at byte offset {byte_offset}")
-    if quote_start is not None and u16 > quote_start:
-        entities.append({"type": "blockquote", "offset": quote_start, "length": u16 - quote_start})
-    return "".join(out), entities
-
-
-def parse_markdown_legacy(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """Legacy Markdown: *bold* _italic_ `code` ```pre``` [text](url), no nesting."""
-    out: list[str] = []
-    u16 = 0
-    entities: list[dict[str, Any]] = []
-    i, n = 0, len(text)
-    kinds = {"*": "bold", "_": "italic", "`": "code"}
-    while i < n:
-        c = text[i]
-        if c not in "*_`[":
-            out.append(c)
-            u16 += _u16(c)
-            i += 1
-            continue
-        begin = len(text[:i].encode())
-        marker = "```" if text.startswith("```", i) else ("]" if c == "[" else c)
-        end = text.find(marker, i + len(marker) if marker == "```" else i + 1)
-        if end < 0:
-            raise _entity_error(f"Can't find end of the entity starting at byte offset {begin}")
-        inner = text[i + (3 if marker == "```" else 1) : end]
-        entity: dict[str, Any] = {"offset": u16, "length": utf16_len(inner)}
-        i = end + len(marker)
-        if marker == "```":
-            entity["type"] = "pre"
-        elif c == "[":
-            close = text.find(")", i)
-            if not text.startswith("(", i) or close < 0:
-                raise _entity_error(f"Can't find end of the entity starting at byte offset {begin}")
-            entity.update(type="text_link", url=text[i + 1 : close])
-            i = close + 1
-        else:
-            entity["type"] = kinds[c]
-        out.append(inner)
-        u16 += entity["length"]
-        if entity["length"]:
-            entities.append(entity)
-    return "".join(out), entities
-
-
-def validate_entities(text: str, entities: Any) -> list[dict[str, Any]]:
-    """Checks explicit entities the way the server does and returns them sorted like Telegram."""
-    if not isinstance(entities, list):
-        raise bad_request("can't parse entities JSON object")
-    total = utf16_len(text)
-    result = []
-    for e in entities:
-        if not isinstance(e, dict):
-            raise _entity_error("entity must be an Object")
-        kind, offset, length = e.get("type"), e.get("offset"), e.get("length")
-        if kind not in KNOWN_ENTITY_TYPES:
-            raise _entity_error(f'Unsupported entity type "{kind}"')
-        if not isinstance(offset, int) or not isinstance(length, int):
-            raise _entity_error("entity offset and length must be integers")
-        if offset < 0 or length <= 0 or offset + length > total:
-            raise _entity_error(
-                f"entity {kind} at offset {offset} with length {length} is out of text bounds"
-            )
-        if kind == "text_link" and not e.get("url"):
-            raise _entity_error("text_link entity must have url")
-        if kind == "text_mention" and not isinstance(e.get("user"), dict):
-            raise _entity_error("text_mention entity must have user")
-        if kind == "custom_emoji" and not e.get("custom_emoji_id"):
-            raise _entity_error("custom_emoji entity must have custom_emoji_id")
-        result.append(dict(e))
-    return result
-
-
-def _trim(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """The server strips leading/trailing whitespace and clips entities to what remains."""
-    stripped = text.strip()
-    if not stripped:
-        return "", []
-    left = len(text) - len(text.lstrip())  # whitespace is BMP, so chars == UTF-16 units here
-    end = left + utf16_len(stripped)
-    result = []
-    for e in entities:
-        start, stop = max(e["offset"], left), min(e["offset"] + e["length"], end)
-        if stop > start:
-            result.append({**e, "offset": start - left, "length": stop - start})
-    return stripped, sorted(result, key=lambda e: (e["offset"], -e["length"]))
-
-
-def parse_formatted(text: str, entities: Any, parse_mode: Any) -> tuple[str, list[dict[str, Any]]]:
-    """Explicit entities win over parse_mode, as on the real server."""
-    if entities is not None:
-        parsed = validate_entities(text, entities)
-    elif not parse_mode:
-        parsed = []
-    else:
-        mode = str(parse_mode).lower()
-        parsers = {"html": parse_html, "markdownv2": parse_markdown_v2, "markdown": parse_markdown_legacy}
-        if mode not in parsers:
-            raise bad_request("unsupported parse_mode")
-        text, parsed = parsers[mode](text)
-    return _trim(text, parsed)
-
-
 # --------------------------------------------------------------------------------------------- server
 
 
 class FakeTelegram:
     """A fake Telegram Bot API server on aiohttp.web with real validation, error texts and flood control.
 
-    Flood control (each rule is off when its argument is None); calls counted: sendMessage, editMessageText,
-    editMessageReplyMarkup, sendMessageDraft, sendDocument. Only successful calls consume quota:
-
-    * ``private_interval`` (chats with id > 0): token bucket of ``PRIVATE_BURST`` (3) calls refilled at one
-      call per ``private_interval`` seconds, i.e. short bursts pass, sustained rate is 1/interval.
-    * ``group_per_minute`` (chats with id < 0): at most N calls in any rolling 60 s window.
-    * ``global_per_second``: at most N calls across all chats in any rolling 1 s window.
-
-    A refused call gets 429 with ``retry_after = ceil(seconds until allowed)`` (>= 1). Scripted failures
-    from ``fail_next`` take precedence over everything else.
+    Flood control (`FloodControl`, its rules set by ``private_interval``, ``group_per_minute`` and
+    ``global_per_second``) counts sendMessage, editMessageText, editMessageReplyMarkup, sendMessageDraft
+    and sendDocument. Scripted failures from ``fail_next`` take precedence over everything else.
 
     Like the server, message text is stripped of leading/trailing whitespace (entities are shifted).
     Unlike it, chats are created on first use (no "chat not found"), and url/mention/... entities are not
@@ -588,9 +89,7 @@ class FakeTelegram:
         self.token = token
         self.bot_id = bot_id
         self.bot_username = bot_username
-        self.private_interval = private_interval
-        self.group_per_minute = group_per_minute
-        self.global_per_second = global_per_second
+        self.flood = FloodControl(private_interval, group_per_minute, global_per_second)
         self.base_url = ""
         self.calls: list[Call] = []
         # (json.dumps(scope, sort_keys=True), language_code or "") -> list of {command, description}
@@ -610,10 +109,7 @@ class FakeTelegram:
         self._drafts: dict[int, list[dict[str, Any]]] = {}
         self._blocked: set[int] = set()
         self._failures: list[_Failure] = []
-        self._flood_count = 0
-        self._private_buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
-        self._group_windows: dict[int, deque[float]] = {}
-        self._global_window: deque[float] = deque()
+        self._too_many_requests = 0
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
         self._pending_callbacks: set[str] = set()
@@ -824,7 +320,8 @@ class FakeTelegram:
         return self.commands.get(self._commands_key(scope, language_code), [])
 
     def flood_count(self) -> int:
-        return self._flood_count
+        """How many calls were answered with 429 (flood control or scripted)."""
+        return self._too_many_requests
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by a getUpdates offset."""
@@ -881,7 +378,7 @@ class FakeTelegram:
         except ApiError as e:
             call.status = e.error_code
             if e.error_code == 429:
-                self._flood_count += 1
+                self._too_many_requests += 1
             return web.json_response(e.payload(), status=e.error_code)
 
     async def _dispatch(self, token: str, method: str, params: dict[str, Any]) -> Any:
@@ -903,12 +400,12 @@ class FakeTelegram:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         counted = method in SENDING_METHODS and isinstance(chat_id, int)
         if counted:
-            self._check_flood(chat_id)
+            self.flood.check(chat_id)
         result = handler(params)
         if inspect.isawaitable(result):
             result = await result
         if counted:
-            self._consume_flood(chat_id)
+            self.flood.consume(chat_id)
         return result
 
     async def _read_params(self, request: web.Request) -> dict[str, Any]:
@@ -968,46 +465,6 @@ class FakeTelegram:
         # Replacing the event wakes every waiter exactly once without a clear() race.
         event, self._update_event = self._update_event, asyncio.Event()
         event.set()
-
-    # ---------------------------------------------------------------- flood control
-
-    def _check_flood(self, chat_id: int) -> None:
-        now = time.monotonic()
-        waits: list[float] = []
-        if chat_id > 0 and self.private_interval:
-            tokens = self._private_tokens(chat_id, now)
-            if tokens < 1:
-                waits.append((1 - tokens) * self.private_interval)
-        if chat_id < 0 and self.group_per_minute:
-            window = self._window(self._group_windows.setdefault(chat_id, deque()), now, 60.0)
-            if len(window) >= self.group_per_minute:
-                waits.append(window[0] + 60.0 - now)
-        if self.global_per_second:
-            window = self._window(self._global_window, now, 1.0)
-            if len(window) >= self.global_per_second:
-                waits.append(window[0] + 1.0 - now)
-        if waits:
-            raise too_many_requests(max(1, math.ceil(max(waits))))
-
-    def _consume_flood(self, chat_id: int) -> None:
-        now = time.monotonic()
-        if chat_id > 0 and self.private_interval:
-            self._private_buckets[chat_id] = (self._private_tokens(chat_id, now) - 1, now)
-        if chat_id < 0 and self.group_per_minute:
-            self._group_windows.setdefault(chat_id, deque()).append(now)
-        if self.global_per_second:
-            self._global_window.append(now)
-
-    def _private_tokens(self, chat_id: int, now: float) -> float:
-        assert self.private_interval
-        tokens, at = self._private_buckets.get(chat_id, (float(PRIVATE_BURST), now))
-        return min(float(PRIVATE_BURST), tokens + (now - at) / self.private_interval)
-
-    @staticmethod
-    def _window(window: deque[float], now: float, span: float) -> deque[float]:
-        while window and window[0] <= now - span:
-            window.popleft()
-        return window
 
     # ---------------------------------------------------------------- chats and messages
 
