@@ -16,7 +16,14 @@ See each module for what its service enforces; :class:`FakeYandexGrpc` records e
 
 from tests.fakes.yandex_grpc.common import Call, Credentials, Failure, RateQuota
 from tests.fakes.yandex_grpc.images import ETHICS_REFUSAL, ImageJob
-from tests.fakes.yandex_grpc.media import jpeg_gray_8x8, ogg_opus_silence, parse_ogg, wav_silence
+from tests.fakes.yandex_grpc.media import (
+    check_audio,
+    jpeg_gray_8x8,
+    mp3_silence,
+    ogg_opus_silence,
+    parse_ogg,
+    wav_silence,
+)
 from tests.fakes.yandex_grpc.server import FakeYandexGrpc
 from tests.fakes.yandex_grpc.stt import EmptyRecognition, Transcript
 
@@ -30,7 +37,9 @@ __all__ = [
     "ImageJob",
     "RateQuota",
     "Transcript",
+    "check_audio",
     "jpeg_gray_8x8",
+    "mp3_silence",
     "ogg_opus_silence",
     "parse_ogg",
     "wav_silence",

@@ -18,6 +18,7 @@ __all__ = [
     "OggPage",
     "check_audio",
     "jpeg_gray_8x8",
+    "mp3_silence",
     "ogg_opus_silence",
     "parse_ogg",
     "wav_silence",
@@ -196,6 +197,13 @@ def wav_silence(duration_ms: int = 200, *, rate: int = 16000, channels: int = 1)
         writer.setframerate(rate)
         writer.writeframes(b"\x00\x00" * channels * (rate * duration_ms // 1000))
     return buffer.getvalue()
+
+
+def mp3_silence(frames: int = 10) -> bytes:
+    """MPEG-1 Layer III frames (128 kbit/s, 44.1 kHz, mono) whose all-zero bodies decode to silence."""
+    header = bytes([0xFF, 0xFB, 0x90, 0xC0])  # sync, MPEG-1 L3 no CRC; 128k 44.1k no padding; mono
+    frame_bytes = 144 * 128000 // 44100  # 417
+    return (header + bytes(frame_bytes - len(header))) * frames
 
 
 def _segment(marker: int, payload: bytes) -> bytes:

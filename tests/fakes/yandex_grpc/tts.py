@@ -58,7 +58,7 @@ VOICES = frozenset(
     ]
 )
 _MS_PER_CHARACTER = 60
-_CHUNK_BYTES = 4096
+_CHUNK_BYTES = 1024  # small, so that even short answers come in several responses, as long ones do
 
 
 class FakeSynthesizer(SynthesizerServicer):  # type: ignore[misc]
