@@ -105,13 +105,31 @@ async def test_discovery_can_list_tts() -> None:
 
 
 async def test_a_wrong_api_key_is_unauthenticated(fake: FakeYandexGrpc) -> None:
+    fake.stt.read_all_before_rejecting = True
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stt(raw_sdk(fake, APIKeyAuth("wrong-key"))).run(ogg_opus_silence(), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert fake.stt.calls[0].metadata["authorization"] == "Api-Key wrong-key"
 
 
+async def test_an_early_rejection_may_reach_the_client_as_an_internal_error(fake: FakeYandexGrpc) -> None:
+    # The fake, like Yandex, ends a session with bad credentials before reading it. grpcio's aio client
+    # (grpc/grpc#36066) may then fail its next write and report INTERNAL instead of the server's status.
+    recognizer = stt(raw_sdk(fake, APIKeyAuth("wrong-key")))
+    seen = set()
+    for _ in range(5):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await recognizer.run(ogg_opus_silence(2000), timeout=5)
+        seen.add((caught.value.code(), caught.value.details()))
+    assert seen <= {
+        (grpc.StatusCode.UNAUTHENTICATED, "Unknown api key 'wrong-key'"),
+        (grpc.StatusCode.INTERNAL, "Internal error from Core"),
+    }
+    assert {call.status for call in fake.stt.calls} == {grpc.StatusCode.UNAUTHENTICATED}
+
+
 async def test_an_iam_token_of_a_user_needs_the_folder_header(fake: FakeYandexGrpc) -> None:
+    fake.stt.read_all_before_rejecting = True
     sdk = raw_sdk(fake, IAMTokenAuth(fake.credentials.iam_token))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stt(sdk).run(ogg_opus_silence(), timeout=5)
@@ -222,6 +240,7 @@ async def test_scripted_failures_and_delays(fake: FakeYandexGrpc) -> None:
 
 
 async def test_recognition_quota(fake: FakeYandexGrpc) -> None:
+    fake.stt.read_all_before_rejecting = True
     fake.stt.quota.limit = 2
     voice = ogg_opus_silence()
     fake.stt.script(voice, Transcript("Да."))
@@ -236,6 +255,7 @@ async def test_recognition_quota(fake: FakeYandexGrpc) -> None:
 async def _raw_recognize(
     fake: FakeYandexGrpc, requests: list[stt_pb2.StreamingRequest]
 ) -> list[stt_pb2.StreamingResponse]:
+    fake.stt.read_all_before_rejecting = True  # so that the rejection's status reaches the client
     async with grpc.aio.insecure_channel(fake.address) as channel:
         call = RecognizerStub(channel).RecognizeStreaming(
             iter(requests), metadata=[("authorization", f"Api-Key {fake.credentials.api_key}")], timeout=5

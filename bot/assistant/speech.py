@@ -283,6 +283,9 @@ def _best(update: AlternativeUpdate) -> list[str]:
 # (such as no endpoint known for a service).
 _SDK_FAILURES = (TimeoutError, grpc.aio.AioRpcError, AIStudioError)
 
+# Any other status reads as UNAVAILABLE — including INTERNAL "Internal error from Core", which grpcio's aio
+# client may report instead of the server's status when the server ends a recognition stream while audio
+# is still being written, as it does for bad credentials or a spent quota (grpc/grpc#36066).
 _KINDS = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: SpeechErrorKind.QUOTA,
     grpc.StatusCode.DEADLINE_EXCEEDED: SpeechErrorKind.TIMEOUT,

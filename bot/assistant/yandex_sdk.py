@@ -31,10 +31,10 @@ _FOLDER_HEADER = "x-folder-id"
 # it, so only a brief UNAVAILABLE is retried, and not for long: a user is waiting.
 _RETRY_POLICY = RetryPolicy(
     max_attempts=3,
-    initial_backoff=0.5,
-    max_backoff=2.0,
+    initial_backoff=0.2,  # the SDK waits initial * multiplier ** attempt (+ jitter): 0.4 s, then 0.8 s
+    max_backoff=1.0,
     backoff_multiplier=2.0,
-    jitter=0.25,
+    jitter=0.1,
     retriable_codes=(grpc.StatusCode.UNAVAILABLE,),
 )
 

@@ -129,44 +129,41 @@ class Hub:
             await asyncio.sleep(failure.delay)
         await self.abort(call, context, failure.code, failure.details)
 
-    async def authenticate(
-        self, call: Call, context: grpc.aio.ServicerContext[Any, Any], *, speechkit: bool = False
-    ) -> None:
-        """Check ``authorization`` as Yandex does; SpeechKit v3 also wants ``x-folder-id`` from users."""
+    def credential_problem(self, call: Call, *, speechkit: bool = False) -> Failure | None:
+        """What Yandex would answer to the call's ``authorization`` (SpeechKit v3 also wants
+        ``x-folder-id`` with a user's IAM token), or None when it may proceed."""
         creds = self.credentials
         header = call.metadata.get("authorization", "")
         scheme, _, secret = header.partition(" ")
+        unauthenticated, denied = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED
         if not header:
-            await self.abort(
-                call, context, grpc.StatusCode.UNAUTHENTICATED, "Authorization header is missing"
-            )
+            return Failure(unauthenticated, "Authorization header is missing")
         if scheme == "Api-Key":
-            if secret != creds.api_key:
-                # Echoes what was sent: the client must never pass server text on to users.
-                await self.abort(
-                    call, context, grpc.StatusCode.UNAUTHENTICATED, f"Unknown api key '{secret}'"
-                )
-            return
-        if scheme == "Bearer":
-            if secret != creds.iam_token:
-                await self.abort(call, context, grpc.StatusCode.UNAUTHENTICATED, "The token is invalid")
-            if creds.iam_token_expired:
-                await self.abort(call, context, grpc.StatusCode.UNAUTHENTICATED, "The token has expired")
-            if speechkit and creds.user_account_token:
-                folder = call.metadata.get("x-folder-id")
-                if not folder:
-                    await self.abort(
-                        call, context, grpc.StatusCode.PERMISSION_DENIED, "x-folder-id header is required"
-                    )
-                if folder != creds.folder_id:
-                    await self.abort(
-                        call,
-                        context,
-                        grpc.StatusCode.PERMISSION_DENIED,
-                        f"Permission denied to folder {folder}",
-                    )
-            return
-        await self.abort(call, context, grpc.StatusCode.UNAUTHENTICATED, "Unsupported authorization scheme")
+            # Echoes what was sent: the client must never pass server text on to users.
+            return (
+                None if secret == creds.api_key else Failure(unauthenticated, f"Unknown api key '{secret}'")
+            )
+        if scheme != "Bearer":
+            return Failure(unauthenticated, "Unsupported authorization scheme")
+        if secret != creds.iam_token:
+            return Failure(unauthenticated, "The token is invalid")
+        if creds.iam_token_expired:
+            return Failure(unauthenticated, "The token has expired")
+        if speechkit and creds.user_account_token:
+            folder = call.metadata.get("x-folder-id")
+            if not folder:
+                return Failure(denied, "x-folder-id header is required")
+            if folder != creds.folder_id:
+                return Failure(denied, f"Permission denied to folder {folder}")
+        return None
+
+    async def authenticate(
+        self, call: Call, context: grpc.aio.ServicerContext[Any, Any], *, speechkit: bool = False
+    ) -> None:
+        """Abort the call as Yandex would when its credentials do not pass."""
+        problem = self.credential_problem(call, speechkit=speechkit)
+        if problem is not None:
+            await self.fail(call, context, problem)
 
     def calls_to(self, name: str) -> list[Call]:
         return [call for call in self.calls if call.name == name]

@@ -43,7 +43,7 @@ SERVICE_IDS: tuple[str, ...] = (
 )
 
 
-class FakeEndpoints(ApiEndpointServiceServicer):  # type: ignore[misc]
+class FakeEndpoints(ApiEndpointServiceServicer):
     def __init__(self, hub: Hub, *, list_tts: bool = False) -> None:
         self._hub = hub
         self.address = ""

@@ -57,7 +57,7 @@ class ImageJob:
     error: Failure | None = None
 
 
-class FakeImageGeneration(ImageGenerationAsyncServiceServicer):  # type: ignore[misc]
+class FakeImageGeneration(ImageGenerationAsyncServiceServicer):
     METHOD = "/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate"
 
     def __init__(self, hub: Hub) -> None:
@@ -141,7 +141,7 @@ class FakeImageGeneration(ImageGenerationAsyncServiceServicer):  # type: ignore[
             await self._hub.abort(call, context, invalid, ETHICS_REFUSAL)
 
 
-class FakeOperations(OperationServiceServicer):  # type: ignore[misc]
+class FakeOperations(OperationServiceServicer):
     METHOD = "/yandex.cloud.operation.OperationService/Get"
 
     def __init__(self, hub: Hub, images: FakeImageGeneration) -> None:

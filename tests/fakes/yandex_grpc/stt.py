@@ -22,7 +22,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import grpc
 import grpc.aio
@@ -112,7 +112,7 @@ class _Session:
     audio: bytes
 
 
-class FakeRecognizer(RecognizerServicer):  # type: ignore[misc]
+class FakeRecognizer(RecognizerServicer):
     METHOD = "/speechkit.stt.v3.Recognizer/RecognizeStreaming"
 
     def __init__(self, hub: Hub) -> None:
@@ -120,6 +120,11 @@ class FakeRecognizer(RecognizerServicer):  # type: ignore[misc]
         self.quota = RateQuota(40, 1.0, hub.clock)
         self.scripts: dict[bytes, Recognition] = {}
         self.default: Recognition = EmptyRecognition()
+        # Like Yandex, the fake rejects a session (credentials, quota, options, size) as soon as it
+        # knows, while the client may still be writing audio. grpcio's aio client can then report
+        # INTERNAL "Internal error from Core" instead of the server's status (grpc/grpc#36066). A test
+        # that needs the server's status to arrive sets this, and the fake reads the whole stream first.
+        self.read_all_before_rejecting = False
 
     def script(self, audio: bytes, reply: Recognition) -> None:
         """Answer `reply` whenever a session sends exactly these audio bytes."""
@@ -135,14 +140,13 @@ class FakeRecognizer(RecognizerServicer):  # type: ignore[misc]
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[stt_pb2.StreamingResponse]:
         with self._hub.record(self.METHOD, context) as call:
-            await self._hub.authenticate(call, context, speechkit=True)
-            if not self.quota.take():
-                await self._hub.abort(
-                    call,
-                    context,
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    "Quota exceeded: stt streaming requests",
+            problem = self._hub.credential_problem(call, speechkit=True)
+            if problem is None and not self.quota.take():
+                problem = Failure(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, "Quota exceeded: stt streaming requests"
                 )
+            if problem is not None:
+                await self._reject(call, context, request_iterator, problem.code, problem.details)
             session = await self._read_session(call, context, request_iterator)
             reply = self.scripts.get(session.audio, self.default)
             if isinstance(reply, Failure):
@@ -154,9 +158,9 @@ class FakeRecognizer(RecognizerServicer):  # type: ignore[misc]
                         raise AudioProblem("odd number of bytes in 16-bit PCM")
                 else:
                     check_audio(session.audio, container)
-            except AudioProblem as problem:
+            except AudioProblem as undecodable:
                 await self._hub.abort(
-                    call, context, grpc.StatusCode.INVALID_ARGUMENT, f"Invalid audio: {problem}"
+                    call, context, grpc.StatusCode.INVALID_ARGUMENT, f"Invalid audio: {undecodable}"
                 )
             if reply.delay:
                 await asyncio.sleep(reply.delay)
@@ -180,48 +184,73 @@ class FakeRecognizer(RecognizerServicer):  # type: ignore[misc]
             kind = request.WhichOneof("Event")
             if options is None:
                 if kind != "session_options":
-                    await self._hub.abort(
+                    await self._reject(
                         call,
                         context,
+                        requests,
                         grpc.StatusCode.INVALID_ARGUMENT,
                         "First message must be session options",
                     )
                 options = request.session_options
-                await self._check_options(call, context, options)
+                await self._check_options(call, context, requests, options)
             elif kind == "session_options":
-                await self._hub.abort(
-                    call, context, grpc.StatusCode.INVALID_ARGUMENT, "Session options sent twice"
+                await self._reject(
+                    call, context, requests, grpc.StatusCode.INVALID_ARGUMENT, "Session options sent twice"
                 )
             elif kind == "chunk":
                 audio.extend(request.chunk.data)
                 if len(audio) > MAX_SESSION_AUDIO_BYTES:
-                    await self._hub.abort(
+                    await self._reject(
                         call,
                         context,
+                        requests,
                         grpc.StatusCode.INVALID_ARGUMENT,
                         "Audio data exceeds 10 MB per session",
                     )
         if options is None:
-            await self._hub.abort(call, context, grpc.StatusCode.INVALID_ARGUMENT, "No session options")
+            await self._reject(
+                call, context, requests, grpc.StatusCode.INVALID_ARGUMENT, "No session options"
+            )
         return _Session(options=options, audio=bytes(audio))
 
     async def _check_options(
-        self, call: Call, context: grpc.aio.ServicerContext[Any, Any], options: stt_pb2.StreamingOptions
+        self,
+        call: Call,
+        context: grpc.aio.ServicerContext[Any, Any],
+        requests: AsyncIterator[stt_pb2.StreamingRequest],
+        options: stt_pb2.StreamingOptions,
     ) -> None:
         model = options.recognition_model
         try:
             self._container(options)
         except ValueError as error:
-            await self._hub.abort(call, context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await self._reject(call, context, requests, grpc.StatusCode.INVALID_ARGUMENT, str(error))
         for code in model.language_restriction.language_code:
             if code not in LANGUAGES:
-                await self._hub.abort(
-                    call, context, grpc.StatusCode.INVALID_ARGUMENT, f"Unsupported language code {code}"
+                await self._reject(
+                    call,
+                    context,
+                    requests,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"Unsupported language code {code}",
                 )
         if model.model not in ("", "general", "general:rc", "general:deprecated"):
-            await self._hub.abort(
-                call, context, grpc.StatusCode.INVALID_ARGUMENT, f"Unknown model {model.model}"
+            await self._reject(
+                call, context, requests, grpc.StatusCode.INVALID_ARGUMENT, f"Unknown model {model.model}"
             )
+
+    async def _reject(
+        self,
+        call: Call,
+        context: grpc.aio.ServicerContext[Any, Any],
+        requests: AsyncIterator[stt_pb2.StreamingRequest],
+        code: grpc.StatusCode,
+        details: str,
+    ) -> NoReturn:
+        if self.read_all_before_rejecting:
+            async for request in requests:
+                call.requests.append(request)
+        await self._hub.abort(call, context, code, details)
 
     @staticmethod
     def _container(options: stt_pb2.StreamingOptions) -> str:

@@ -61,7 +61,7 @@ _MS_PER_CHARACTER = 60
 _CHUNK_BYTES = 1024  # small, so that even short answers come in several responses, as long ones do
 
 
-class FakeSynthesizer(SynthesizerServicer):  # type: ignore[misc]
+class FakeSynthesizer(SynthesizerServicer):
     METHOD = "/speechkit.tts.v3.Synthesizer/UtteranceSynthesis"
 
     def __init__(self, hub: Hub) -> None:
