@@ -36,7 +36,7 @@ from tests.fakes.yandex_grpc import (
     parse_ogg,
     wav_silence,
 )
-from tests.fakes.yandex_grpc.media import AudioProblem
+from tests.fakes.yandex_grpc.media import AudioProblem, audio_duration_ms
 
 
 class FakeClock:
@@ -481,3 +481,5 @@ def test_ogg_checksums_catch_corruption() -> None:
 def test_ogg_opus_silence_lasts_what_was_asked() -> None:
     pages = parse_ogg(ogg_opus_silence(1500))
     assert pages[-1].granule == 312 + 1500 // 20 * 960  # pre-skip + 48 kHz samples
+    assert audio_duration_ms(ogg_opus_silence(1500), "OGG_OPUS") == 1500
+    assert audio_duration_ms(wav_silence(2500), "WAV") == 2500

@@ -211,6 +211,29 @@ async def test_empty_or_oversized_audio_is_refused_before_any_call(
     assert fake.calls == []
 
 
+async def test_a_recording_over_5_minutes_is_refused_before_any_call_when_its_duration_is_known(
+    fake: FakeYandexGrpc, speech: SpeechKit
+) -> None:
+    voice = ogg_opus_silence(300_020)
+    with pytest.raises(SpeechError) as caught:
+        await speech.recognize(voice, audio_format=AudioFormat.OGG_OPUS, duration=300.02)
+    assert caught.value.kind is SpeechErrorKind.AUDIO_TOO_LONG
+    assert fake.calls == []
+    fake.stt.script(voice, Transcript("Долго."))
+    with pytest.raises(SpeechError) as caught:  # SpeechKit itself refuses it too
+        await speech.recognize(voice, audio_format=AudioFormat.OGG_OPUS)
+    assert caught.value.kind is SpeechErrorKind.BAD_AUDIO
+    assert "5 minutes" in caught.value.detail
+
+
+async def test_a_recording_of_5_minutes_is_recognised(fake: FakeYandexGrpc, speech: SpeechKit) -> None:
+    voice = ogg_opus_silence(300_000)
+    fake.stt.script(voice, Transcript("Ровно пять минут."))
+    assert (
+        await speech.recognize(voice, audio_format=AudioFormat.OGG_OPUS, duration=300) == "Ровно пять минут."
+    )
+
+
 async def test_a_wrong_key_is_an_auth_error_that_reveals_nothing(fake: FakeYandexGrpc) -> None:
     fake.stt.read_all_before_rejecting = True  # see the next test
     speech = SpeechKit(make_sdk(fake, api_key="AQVN-leaked-secret"))

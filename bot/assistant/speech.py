@@ -20,6 +20,7 @@ from bot.assistant.sdk_errors import CREDENTIAL_CODES, rpc_detail
 
 __all__ = [
     "MAX_AUDIO_BYTES",
+    "MAX_AUDIO_SECONDS",
     "MAX_SPEECH_TEXT",
     "AudioFormat",
     "SpeechError",
@@ -30,7 +31,10 @@ __all__ = [
 ]
 
 MAX_AUDIO_BYTES = 10 * 1024 * 1024
-"""SpeechKit's streaming recognition takes at most 10 MB of audio per session (and 5 minutes)."""
+"""SpeechKit's streaming recognition takes at most 10 MB of audio per session..."""
+
+MAX_AUDIO_SECONDS = 5 * 60
+"""...and at most 5 minutes of it."""
 
 MAX_SPEECH_TEXT = 5000
 """TTS v3 takes 5,000 characters per request in the "unsafe" mode the SDK uses by default (else 250)."""
@@ -100,7 +104,7 @@ _MESSAGES = {
     SpeechErrorKind.UNSUPPORTED_AUDIO: (
         "I can't take this audio format: please send a voice message, MP3 or WAV."
     ),
-    SpeechErrorKind.AUDIO_TOO_LONG: "This recording is too long for me. Please send one under 5 minutes.",
+    SpeechErrorKind.AUDIO_TOO_LONG: "This recording is too long for me: 5 minutes at most, please.",
     SpeechErrorKind.BAD_TEXT: "I couldn't read this text aloud.",
     SpeechErrorKind.TEXT_TOO_LONG: "This text is too long to read aloud.",
     SpeechErrorKind.UNAVAILABLE: "The speech service is not responding. Please try again later.",
@@ -182,13 +186,21 @@ class SpeechKit:
         *,
         audio_format: AudioFormat | str,
         language: str | None = None,
+        duration: float | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - it is also the gRPC deadline sent to the server
     ) -> str:
-        """The transcript of `audio` (empty when it holds no words). `language` None means auto-detect."""
+        """The transcript of `audio` (empty when it holds no words).
+
+        `audio_format` is an `AudioFormat` or its name; `language` None means auto-detect. `duration`
+        (seconds, as Telegram reports a voice note's) lets a recording over SpeechKit's 5 minutes be
+        refused before it is sent; audio over 10 MB always is.
+        """
         if not audio:
             raise SpeechError(SpeechErrorKind.BAD_AUDIO, "no audio data")
         if len(audio) > MAX_AUDIO_BYTES:
             raise SpeechError(SpeechErrorKind.AUDIO_TOO_LONG, f"{len(audio)} bytes")
+        if duration is not None and duration > MAX_AUDIO_SECONDS:
+            raise SpeechError(SpeechErrorKind.AUDIO_TOO_LONG, f"{duration} seconds")
         options: dict[str, Any] = {
             "audio_format": AudioFormat(audio_format).value,
             "language_codes": [recognition_language(language)],
@@ -254,8 +266,8 @@ def _transcript(responses: list[StreamingResponse]) -> str:
     refined: dict[str, list[str]] = {}
 
     def end_utterance(channel: str) -> None:
-        texts.setdefault(channel, []).extend(refined.pop(channel, []) or finals.pop(channel, []))
-        finals.pop(channel, None)
+        raw, normalised = finals.pop(channel, []), refined.pop(channel, [])
+        texts.setdefault(channel, []).extend(normalised or raw)
 
     for response in responses:
         channel = response.channel_tag

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 __all__ = [
     "AudioProblem",
     "OggPage",
+    "audio_duration_ms",
     "check_audio",
     "jpeg_gray_8x8",
     "mp3_silence",
@@ -186,6 +187,18 @@ def check_audio(data: bytes, container: str) -> None:
     if check is None:
         raise AudioProblem(f"unsupported container {container}")
     check(data)
+
+
+def audio_duration_ms(data: bytes, container: str) -> int | None:
+    """How long decodable audio plays, where the container says so cheaply (Ogg/Opus, WAV); else None."""
+    if container == "OGG_OPUS":
+        pages = parse_ogg(data)
+        pre_skip = struct.unpack_from("<H", pages[0].packets_data, 10)[0]
+        return max(0, pages[-1].granule - pre_skip) // 48  # Opus granules count 48 kHz samples
+    if container == "WAV":
+        with wave.open(io.BytesIO(data), "rb") as reader:
+            return reader.getnframes() * 1000 // reader.getframerate()
+    return None
 
 
 def wav_silence(duration_ms: int = 200, *, rate: int = 16000, channels: int = 1) -> bytes:

@@ -6,9 +6,10 @@ the whole stream, then answers what the test scripted for those exact audio byte
 
 What it enforces, as SpeechKit does: credentials (and ``x-folder-id`` for a user's IAM token); a
 requests-per-second quota (40 by default, SpeechKit's streaming quota); session options first, with a
-known audio format and valid language codes; at most 10 MB of audio per session (SpeechKit's streaming
-limit); audio that decodes as the declared container (Ogg pages with valid checksums carrying mono Opus,
-16-bit mono WAV, MPEG frames) — otherwise INVALID_ARGUMENT.
+known audio format and valid language codes; at most 10 MB and 5 minutes of audio per session
+(SpeechKit's streaming limits; the length is read from Ogg granules or the WAV header); audio that
+decodes as the declared container (Ogg pages with valid checksums carrying mono Opus, 16-bit mono WAV,
+MPEG frames) — otherwise INVALID_ARGUMENT. The session's scripted reply is chosen by its audio bytes.
 
 Responses follow SpeechKit's order per utterance: ``partial`` → ``final`` → ``final_refinement`` (only
 when text normalization was asked for; the final itself is raw lowercase text without punctuation) →
@@ -30,11 +31,12 @@ from yandex.cloud.ai.stt.v3 import stt_pb2
 from yandex.cloud.ai.stt.v3.stt_service_pb2_grpc import RecognizerServicer
 
 from tests.fakes.yandex_grpc.common import Call, Failure, Hub, RateQuota
-from tests.fakes.yandex_grpc.media import AudioProblem, check_audio
+from tests.fakes.yandex_grpc.media import AudioProblem, audio_duration_ms, check_audio
 
 __all__ = [
     "LANGUAGES",
     "MAX_SESSION_AUDIO_BYTES",
+    "MAX_SESSION_AUDIO_MS",
     "EmptyRecognition",
     "FakeRecognizer",
     "Recognition",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 MAX_SESSION_AUDIO_BYTES = 10 * 1024 * 1024
+MAX_SESSION_AUDIO_MS = 5 * 60 * 1000
 LANGUAGES = frozenset(
     [
         "auto",
@@ -161,6 +164,11 @@ class FakeRecognizer(RecognizerServicer):
             except AudioProblem as undecodable:
                 await self._hub.abort(
                     call, context, grpc.StatusCode.INVALID_ARGUMENT, f"Invalid audio: {undecodable}"
+                )
+            length = audio_duration_ms(session.audio, container)
+            if length is not None and length > MAX_SESSION_AUDIO_MS:
+                await self._hub.abort(
+                    call, context, grpc.StatusCode.INVALID_ARGUMENT, "Audio duration exceeds 5 minutes"
                 )
             if reply.delay:
                 await asyncio.sleep(reply.delay)
