@@ -20,6 +20,16 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
+class YandexAuth(StrEnum):
+    """Which credential every Yandex call uses (YANDEX_AUTH); unset: the static secret that is set."""
+
+    API_KEY = "api_key"  # YANDEX_API_KEY, sent as `Api-Key <key>`
+    IAM_TOKEN = "iam_token"  # YANDEX_IAM_TOKEN as given: it dies within 12 hours and cannot be renewed
+    OAUTH = "oauth"  # YANDEX_OAUTH_TOKEN exchanged for IAM tokens, renewed before they expire
+    METADATA = "metadata"  # the VM's / container's service account through the metadata service
+    YC = "yc"  # the `yc` CLI profile (YC_PROFILE), for local development
+
+
 class StreamMode(StrEnum):
     """How an answer is shown while the model writes it."""
 
@@ -44,6 +54,12 @@ class Settings(BaseSettings):
     # Yandex AI Studio
     yandex_api_key: SecretStr | None = None
     yandex_iam_token: SecretStr | None = None
+    yandex_auth: YandexAuth | None = None
+    yandex_oauth_token: SecretStr | None = None
+    # The names Yandex's SDK and CLI read, so one environment serves both.
+    yc_metadata_addr: str = "169.254.169.254"
+    yc_profile: str | None = None
+    yandex_iam_url: str = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
     yandex_folder_id: str
     yandex_base_url: str = "https://ai.api.cloud.yandex.net/v1"
     yandex_model: str = "yandexgpt-5.1"
@@ -175,14 +191,43 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _one_credential(self) -> Self:
-        if self.yandex_api_key is None and self.yandex_iam_token is None:
-            raise ValueError("set YANDEX_API_KEY or YANDEX_IAM_TOKEN")
+        kind = self.yandex_auth_kind
+        if kind is None:
+            raise ValueError(
+                "set YANDEX_API_KEY or YANDEX_IAM_TOKEN, or YANDEX_AUTH=metadata, yc or oauth "
+                "(with YANDEX_OAUTH_TOKEN)"
+            )
+        needed = {
+            YandexAuth.API_KEY: ("YANDEX_API_KEY", self.yandex_api_key),
+            YandexAuth.IAM_TOKEN: ("YANDEX_IAM_TOKEN", self.yandex_iam_token),
+            YandexAuth.OAUTH: ("YANDEX_OAUTH_TOKEN", self.yandex_oauth_token),
+        }
+        if kind in needed and needed[kind][1] is None:
+            raise ValueError(f"YANDEX_AUTH={kind.value} needs {needed[kind][0]}")
         return self
 
     @property
+    def yandex_auth_kind(self) -> YandexAuth | None:
+        """YANDEX_AUTH, or else the kind of the static secret that is set (an API key first)."""
+        if self.yandex_auth is not None:
+            return self.yandex_auth
+        if self.yandex_api_key is not None:
+            return YandexAuth.API_KEY
+        if self.yandex_iam_token is not None:
+            return YandexAuth.IAM_TOKEN
+        if self.yandex_oauth_token is not None:
+            return YandexAuth.OAUTH
+        return None
+
+    @property
     def yandex_credential(self) -> str:
-        secret = self.yandex_api_key or self.yandex_iam_token
-        assert secret is not None  # guaranteed by _one_credential
+        """The static API key or IAM token; renewed kinds go through bot/assistant/credentials.py."""
+        kind = self.yandex_auth_kind
+        secret = {YandexAuth.API_KEY: self.yandex_api_key, YandexAuth.IAM_TOKEN: self.yandex_iam_token}.get(
+            kind or YandexAuth.API_KEY
+        )
+        if secret is None:
+            raise ValueError(f"YANDEX_AUTH={kind} has no static credential; build a Credentials source")
         return secret.get_secret_value()
 
     def secrets(self) -> list[str]:

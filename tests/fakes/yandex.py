@@ -35,6 +35,9 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tests.fakes.yandex_quota import GenerationQuotaFake  # [yandex-limits] quota hook
+from tests.fakes.yandex_tokens import TokenRegistry  # [yandex-limits] token hook
+
 __all__ = [
     "FAILURES",
     "MAX_FILE_BYTES",
@@ -526,6 +529,9 @@ class FakeYandex:
         self.indexing_seconds = 0.2
         self.max_file_bytes = MAX_FILE_BYTES
         self._indexing_failures: list[_IndexingFailure] = []
+        # [yandex-limits] None: one fixed key, no quota. See tests/fakes/yandex_tokens.py, yandex_quota.py.
+        self.tokens: TokenRegistry | None = None
+        self.quota: GenerationQuotaFake | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -924,7 +930,11 @@ class FakeYandex:
 
     def _check_auth(self, request: web.Request) -> None:
         auth = request.headers.get("Authorization", "")
-        if auth not in (f"Bearer {self.api_key}", f"Api-Key {self.api_key}"):
+        if self.tokens is not None:  # [yandex-limits] token hook
+            refusal = self.tokens.check(auth)
+            if refusal is not None:
+                raise _ApiError(refusal.status, refusal.message)
+        elif auth not in (f"Bearer {self.api_key}", f"Api-Key {self.api_key}"):
             raise _ApiError(401, "Unauthorized")
         if request.headers.get("OpenAI-Project") != self.folder_id:
             raise _ApiError(403, "Permission denied: the folder is missing or not accessible with this key")
@@ -980,6 +990,11 @@ class FakeYandex:
         except (ValueError, UnicodeDecodeError) as err:
             raise _ApiError(400, "Request body is not valid JSON") from err
         body = self._validate_responses_body(raw)
+        if self.quota is not None and body.get("stream") is True:  # [yandex-limits] quota hook
+            return await self.quota.serve(self.folder_id, lambda: self._respond(request, body))
+        return await self._respond(request, body)
+
+    async def _respond(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         reply = self._next_reply(body)
         if reply.http_status is not None:
             error_type, message = _HTTP_ERROR_TYPES.get(reply.http_status, ("error", "Error"))
