@@ -236,6 +236,7 @@ class Settings(BaseSettings):
             self.bot_token,
             self.yandex_api_key,
             self.yandex_iam_token,
+            self.yandex_oauth_token,
             self.redis_url,
             self.webhook_secret,
         ]
