@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from tests.fakes.yandex_tokens import TokenRegistry
+from tests.fakes.yandex.tokens import TokenRegistry
 
 EXCHANGE_PATH = "/iam/v1/tokens"
 

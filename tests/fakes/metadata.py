@@ -14,7 +14,7 @@ import math
 
 from aiohttp import web
 
-from tests.fakes.yandex_tokens import TokenRegistry
+from tests.fakes.yandex.tokens import TokenRegistry
 
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
 

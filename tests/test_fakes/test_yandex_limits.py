@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from bot.assistant.quota import GenerationQuota
 from tests.fakes.yandex import FakeYandex, Reply
-from tests.fakes.yandex_quota import GenerationQuotaFake
+from tests.fakes.yandex.quota import GenerationQuotaFake
 
 MODEL_NAME = "yandexgpt-5.1"
 

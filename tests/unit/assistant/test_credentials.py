@@ -29,7 +29,7 @@ from bot.config import Settings, SettingsError, YandexAuth, load_settings
 from tests.fakes.iam import FakeIam
 from tests.fakes.metadata import TOKEN_PATH, FakeMetadata
 from tests.fakes.yandex import FakeYandex, Reply
-from tests.fakes.yandex_tokens import TokenRegistry
+from tests.fakes.yandex.tokens import TokenRegistry
 
 # ---------------------------------------------------------------------------- helpers
 

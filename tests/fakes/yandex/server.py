@@ -1,504 +1,39 @@
-"""An in-process HTTP fake of Yandex AI Studio's OpenAI-compatible API: Responses, Files, Vector Stores.
-
-The fake is driven by the real ``openai.AsyncOpenAI`` client, so it speaks the wire format the
-client parses: ``event: <type>\\ndata: <json>\\n\\n`` server-sent events with a ``type`` and an
-increasing ``sequence_number`` in every payload, and OpenAI-style JSON error bodies for HTTP errors.
-
-Typical use::
-
-    fake = FakeYandex()
-    await fake.start()
-    fake.script(Reply(text="Hi there. How are you?", chunk_size=0))
-    client = AsyncOpenAI(base_url=fake.base_url, api_key="test-api-key", project=fake.folder_id)
-    ...
-    await fake.stop()
-
-Files and vector stores live in memory (:attr:`FakeYandex.files`, :attr:`FakeYandex.vector_stores`).
-Indexing of an attached file takes :attr:`FakeYandex.indexing_seconds` and can be scripted to fail with
-:meth:`FakeYandex.fail_indexing`; search ranks passages of the uploaded text by keyword overlap; and
-``fake.responder = fake.cite_best_match("text")`` makes answers cite the best-matching uploaded file.
-"""
+"""The fake's HTTP server: routes, authentication, the Responses endpoint, Files and Vector Stores."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
-import re
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from tests.fakes.yandex_quota import GenerationQuotaFake  # [yandex-limits] quota hook
-from tests.fakes.yandex_tokens import TokenRegistry  # [yandex-limits] token hook
-
-__all__ = [
-    "FAILURES",
-    "MAX_FILE_BYTES",
-    "UNSUPPORTED_PARAMS",
-    "FakeFile",
-    "FakeStoreFile",
-    "FakeVectorStore",
-    "FakeYandex",
-    "RecordedRequest",
-    "Reply",
-    "split_chunks",
-]
-
-# Parameters Yandex rejects with 400 invalid_request_error (per the AI Studio docs).
-UNSUPPORTED_PARAMS: tuple[str, ...] = ("truncation", "reasoning", "metadata", "include", "service_tier")
-
-FAILURES: tuple[str, ...] = (
-    "sse_error",
-    "sse_error_nested",
-    "response_failed",
-    "disconnect",
-    "incomplete_max_tokens",
-    "incomplete_content_filter",
+from tests.fakes.yandex.files import (
+    INDEXABLE_EXTENSIONS,
+    MAX_FILE_BYTES,
+    FakeFile,
+    FakeStoreFile,
+    FakeVectorStore,
+    _extension,
+    _IndexingFailure,
+    _words,
 )
-
-_HTTP_ERROR_TYPES: dict[int, tuple[str, str]] = {
-    400: ("invalid_request_error", "Invalid request"),
-    401: ("unauthorized", "Unauthorized"),
-    403: ("permission_denied", "Permission denied"),
-    404: ("not_found", "Not found"),
-    429: ("rate_limit_exceeded", "Rate limit exceeded"),
-    500: ("server_error", "Internal server error"),
-    502: ("server_error", "Bad gateway"),
-    503: ("server_error", "Service unavailable"),
-    504: ("server_error", "Gateway timeout"),
-}
-
-# A sentence chunk ends after a run of . ! ? (plus trailing whitespace) or after newlines; the final
-# alternative picks up a tail without terminator so the chunks always re-join to the input.
-_SENTENCE_RE = re.compile(r"[^.!?\n]*(?:[.!?]+\s*|\n+)|[^.!?\n]+$")
-
-
-@dataclass
-class Reply:
-    """One scripted answer served for one ``POST /v1/responses``.
-
-    ``failure`` values:
-
-    * ``"sse_error"``: a flat Responses ``error`` event
-      (``{"type":"error","code":"server_error","message":"Internal error","param":null,...}``), the
-      shape documented by OpenAI. The installed openai client does NOT raise on it: it is yielded as
-      a ``ResponseErrorEvent``.
-    * ``"sse_error_nested"``: an ``error`` event with a nested ``error`` object (the shape OpenAI/Azure
-      servers are seen to send); the openai client raises ``openai.APIError`` inside the loop.
-    * ``"response_failed"``: a ``response.failed`` event with ``response.error``.
-    * ``"disconnect"``: the TCP connection is dropped mid-stream (client sees APIConnectionError).
-    * ``"incomplete_max_tokens"`` / ``"incomplete_content_filter"``: ``response.incomplete`` with
-      ``incomplete_details.reason`` ``max_output_tokens`` / ``content_filter``.
-    """
-
-    text: str = "Hello!"
-    chunk_size: int = 8
-    delay: float = 0.0
-    first_delay: float = 0.0
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    tool_calls: list[str] = field(default_factory=list)
-    fail_after: int | None = None
-    failure: str = "sse_error"
-    http_status: int | None = None
-    minimal_events: bool = False
-    usage_output_tokens: int | None = None
-    # Message of the failure (response.failed / error event / HTTP error body); None = a stock one.
-    error_message: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.failure not in FAILURES:
-            raise ValueError(f"unknown failure {self.failure!r}; expected one of {FAILURES}")
-        unknown_tools = set(self.tool_calls) - {"file_search", "web_search"}
-        if unknown_tools:
-            raise ValueError(f"unknown tool_calls {sorted(unknown_tools)}")
-
-
-@dataclass
-class RecordedRequest:
-    """One request the fake received (header names are lower-cased)."""
-
-    body: dict[str, Any]
-    headers: dict[str, str]
-    at: float
-
-
-def split_chunks(text: str, chunk_size: int) -> list[str]:
-    """Split ``text`` into delta strings: fixed-size, or sentence-sized when ``chunk_size`` is 0."""
-    if not text:
-        return []
-    if chunk_size > 0:
-        return [text[i : i + chunk_size] for i in range(0, len(text), chunk_size)]
-    return [m.group(0) for m in _SENTENCE_RE.finditer(text) if m.group(0)]
-
-
-class _ClientGone(Exception):
-    """The HTTP client closed the connection while we were streaming."""
-
-
-class _ApiError(Exception):
-    """Turned into an OpenAI-style JSON error response by the middleware."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type_: str | None = None,
-        code: str | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        default_type = _HTTP_ERROR_TYPES.get(status, ("error", "Error"))[0]
-        self.status = status
-        self.message = message
-        self.type = type_ or default_type
-        self.code = code or self.type
-        self.param = param
-
-    def to_response(self) -> web.Response:
-        body = {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
-        return web.json_response(body, status=self.status, headers={"x-request-id": _new_id("req")})
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def _estimate_tokens(text: str) -> int:
-    return max(1, len(text) // 4) if text else 0
-
-
-def _input_text(body: dict[str, Any]) -> str:
-    parts: list[str] = [str(body.get("instructions") or "")]
-    for item in _normalise_input(body.get("input")):
-        parts.append(str(item.get("content") or ""))
-    return "".join(parts)
-
-
-def _normalise_input(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [{"role": "user", "content": value}]
-    result: list[dict[str, Any]] = []
-    for item in value:
-        if not isinstance(item, dict):
-            continue
-        content = item.get("content")
-        # Content may be a list of parts ({"type": "input_text", "text": ...}); flatten it so tests can
-        # compare plain strings regardless of how the consumer built the input.
-        if isinstance(content, list):
-            content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-        result.append({"role": item.get("role", "user"), "content": content})
-    return result
-
-
-class _ResponseBuilder:
-    """Builds the event payloads and ``response`` snapshots for one scripted reply."""
-
-    def __init__(self, body: dict[str, Any], reply: Reply) -> None:
-        self.body = body
-        self.reply = reply
-        self.id = _new_id("resp")
-        self.msg_id = _new_id("msg")
-        self.created_at = int(time.time())
-        self._seq = itertools.count()
-        self.tool_items: list[dict[str, Any]] = [self._tool_item(kind) for kind in reply.tool_calls]
-        self.msg_index = len(self.tool_items)
-
-    def seq(self) -> int:
-        return next(self._seq)
-
-    def _tool_item(self, kind: str) -> dict[str, Any]:
-        users = [m for m in _normalise_input(self.body.get("input")) if m["role"] == "user"]
-        query = str(users[-1]["content"]) if users else ""
-        if kind == "file_search":
-            return {
-                "id": _new_id("fs"),
-                "type": "file_search_call",
-                "status": "completed",
-                "queries": [query],
-                "results": None,
-            }
-        return {
-            "id": _new_id("ws"),
-            "type": "web_search_call",
-            "status": "completed",
-            "action": {"type": "search", "query": query, "queries": [query], "sources": None},
-        }
-
-    def text_part(self, text: str, *, with_annotations: bool) -> dict[str, Any]:
-        annotations = list(self.reply.citations) if with_annotations else []
-        return {"type": "output_text", "text": text, "annotations": annotations, "logprobs": []}
-
-    def message_item(self, text: str, status: str, *, with_content: bool = True) -> dict[str, Any]:
-        content = [self.text_part(text, with_annotations=True)] if with_content else []
-        return {
-            "id": self.msg_id,
-            "type": "message",
-            "role": "assistant",
-            "status": status,
-            "content": content,
-            "phase": None,
-        }
-
-    def usage(self, text: str) -> dict[str, Any]:
-        input_tokens = _estimate_tokens(_input_text(self.body))
-        output_tokens = self.reply.usage_output_tokens
-        if output_tokens is None:
-            output_tokens = _estimate_tokens(text)
-        return {
-            "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-            "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": input_tokens + output_tokens,
-        }
-
-    def response(
-        self,
-        status: str,
-        *,
-        text: str | None = None,
-        message_status: str = "completed",
-        error: dict[str, Any] | None = None,
-        incomplete_reason: str | None = None,
-    ) -> dict[str, Any]:
-        """A ``response`` object; ``text`` None means "no output yet" (created / in_progress)."""
-        output: list[dict[str, Any]] = []
-        if text is not None:
-            output = [*self.tool_items, self.message_item(text, message_status)]
-        final = status in ("completed", "incomplete", "failed")
-        return {
-            "id": self.id,
-            "object": "response",
-            "created_at": self.created_at,
-            "completed_at": int(time.time()) if status == "completed" else None,
-            "status": status,
-            "background": False,
-            "error": error,
-            "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
-            "instructions": self.body.get("instructions"),
-            "max_output_tokens": self.body.get("max_output_tokens"),
-            "model": self.body.get("model"),
-            "output": output,
-            "parallel_tool_calls": True,
-            "previous_response_id": self.body.get("previous_response_id"),
-            "store": self.body.get("store", True),
-            "temperature": self.body.get("temperature", 1.0),
-            "text": {"format": {"type": "text"}},
-            "tool_choice": self.body.get("tool_choice", "auto"),
-            "tools": self.body.get("tools", []),
-            "top_p": self.body.get("top_p", 1.0),
-            "usage": self.usage(text or "") if final else None,
-            "user": None,
-        }
-
-
-# ===================================================================== files + vector stores
-
-# Yandex's limit per uploaded file (AI Studio docs); `FakeYandex.max_file_bytes` lowers it for tests.
-MAX_FILE_BYTES = 128 * 1024 * 1024
-
-# File types Yandex indexes; anything else ends as a failed vector store file (`unsupported_file`).
-INDEXABLE_EXTENSIONS: frozenset[str] = frozenset(
-    {
-        "pdf",
-        "doc",
-        "docx",
-        "xls",
-        "xlsx",
-        "csv",
-        "txt",
-        "md",
-        "html",
-        "htm",
-        "rtf",
-        "json",
-        "xml",
-        "tex",
-        "latex",
-    }
+from tests.fakes.yandex.http import _HTTP_ERROR_TYPES, _ApiError, _ClientGone, _new_id, _page, _read_json
+from tests.fakes.yandex.quota import GenerationQuotaFake
+from tests.fakes.yandex.responses import (
+    UNSUPPORTED_PARAMS,
+    RecordedRequest,
+    Reply,
+    _normalise_input,
+    _ResponseBuilder,
+    split_chunks,
 )
-
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
-_PASSAGE_CHARS = 800
-
-
-@dataclass
-class FakeFile:
-    """One uploaded file (``POST /v1/files``), content kept in memory."""
-
-    id: str
-    filename: str
-    purpose: str
-    content: bytes
-    created_at: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": len(self.content),
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-            "expires_at": None,
-            "status_details": None,
-        }
-
-    def passages(self) -> list[str]:
-        """The text split at blank lines, long paragraphs cut into ~800-character pieces."""
-        text = self.content.decode("utf-8", errors="replace")
-        result: list[str] = []
-        for paragraph in re.split(r"\n\s*\n", text):
-            paragraph = paragraph.strip()
-            for start in range(0, len(paragraph), _PASSAGE_CHARS):
-                result.append(paragraph[start : start + _PASSAGE_CHARS])
-        return result
-
-
-@dataclass
-class FakeStoreFile:
-    """A file attached to a vector store; indexing "finishes" at ``ready_at`` (monotonic clock)."""
-
-    file_id: str
-    created_at: int
-    ready_at: float
-    usage_bytes: int
-    # The last_error to end with instead of "completed" (scripted failure or an unsupported type).
-    outcome_error: dict[str, str] | None = None
-    status: str = "in_progress"
-    last_error: dict[str, str] | None = None
-
-    def refresh(self) -> None:
-        if self.status == "in_progress" and time.monotonic() >= self.ready_at:
-            self.status = "failed" if self.outcome_error else "completed"
-            self.last_error = self.outcome_error
-
-    def to_json(self, store_id: str) -> dict[str, Any]:
-        self.refresh()
-        return {
-            "id": self.file_id,
-            "object": "vector_store.file",
-            "created_at": self.created_at,
-            "usage_bytes": self.usage_bytes if self.status == "completed" else 0,
-            "vector_store_id": store_id,
-            "status": self.status,
-            "last_error": self.last_error,
-            "attributes": {},
-            "chunking_strategy": {
-                "type": "static",
-                "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400},
-            },
-        }
-
-
-@dataclass
-class FakeVectorStore:
-    """One vector store: its attached files in attachment order."""
-
-    id: str
-    name: str
-    created_at: int
-    expires_after: dict[str, Any] | None
-    files: dict[str, FakeStoreFile] = field(default_factory=dict)
-
-    def counts(self) -> dict[str, int]:
-        counts = {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0}
-        for entry in self.files.values():
-            entry.refresh()
-            counts[entry.status] += 1
-        return {**counts, "total": len(self.files)}
-
-    def to_json(self) -> dict[str, Any]:
-        counts = self.counts()
-        expires_at = None
-        if self.expires_after:
-            expires_at = int(time.time()) + int(self.expires_after["days"]) * 86400
-        return {
-            "id": self.id,
-            "object": "vector_store",
-            "created_at": self.created_at,
-            "name": self.name,
-            "usage_bytes": sum(f.usage_bytes for f in self.files.values() if f.status == "completed"),
-            "file_counts": counts,
-            "status": "in_progress" if counts["in_progress"] else "completed",
-            "expires_after": self.expires_after,
-            "expires_at": expires_at,
-            "last_active_at": int(time.time()),
-            "metadata": {},
-        }
-
-
-@dataclass
-class _IndexingFailure:
-    matches: Callable[[str], bool]
-    code: str
-    message: str
-
-
-def _words(text: str) -> set[str]:
-    return {word.lower() for word in _WORD_RE.findall(text)}
-
-
-def _extension(filename: str) -> str:
-    return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-
-
-def _page(
-    items: list[dict[str, Any]], request: web.Request, *, default_limit: int, max_limit: int
-) -> dict[str, Any]:
-    """An OpenAI cursor page {object: list, data, first_id, last_id, has_more}; ``items`` oldest first."""
-    query = request.query
-    try:
-        limit = int(query.get("limit", default_limit))
-    except ValueError:
-        raise _ApiError(400, "limit must be an integer", param="limit") from None
-    if not 1 <= limit <= max_limit:
-        raise _ApiError(400, f"limit must be between 1 and {max_limit}", param="limit")
-    order = query.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise _ApiError(400, "order must be 'asc' or 'desc'", param="order")
-    ordered = list(reversed(items)) if order == "desc" else list(items)
-    for cursor, keep_after in (("after", True), ("before", False)):
-        if cursor in query:
-            position = next((i for i, item in enumerate(ordered) if item["id"] == query[cursor]), None)
-            if position is None:
-                ordered = []
-            elif keep_after:
-                ordered = ordered[position + 1 :]
-            else:
-                ordered = ordered[:position]
-    data = ordered[:limit]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": len(ordered) > limit,
-    }
-
-
-def _json_body(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise _ApiError(400, "Request body must be a JSON object")
-    return raw
-
-
-async def _read_json(request: web.Request) -> dict[str, Any]:
-    try:
-        return _json_body(await request.json())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise _ApiError(400, "Request body is not valid JSON") from err
+from tests.fakes.yandex.tokens import TokenRegistry
 
 
 class FakeYandex:
@@ -529,7 +64,7 @@ class FakeYandex:
         self.indexing_seconds = 0.2
         self.max_file_bytes = MAX_FILE_BYTES
         self._indexing_failures: list[_IndexingFailure] = []
-        # [yandex-limits] None: one fixed key, no quota. See tests/fakes/yandex_tokens.py, yandex_quota.py.
+        # None: one fixed key, no quota (see tokens.py and quota.py of this package).
         self.tokens: TokenRegistry | None = None
         self.quota: GenerationQuotaFake | None = None
 
@@ -930,7 +465,7 @@ class FakeYandex:
 
     def _check_auth(self, request: web.Request) -> None:
         auth = request.headers.get("Authorization", "")
-        if self.tokens is not None:  # [yandex-limits] token hook
+        if self.tokens is not None:
             refusal = self.tokens.check(auth)
             if refusal is not None:
                 raise _ApiError(refusal.status, refusal.message)
@@ -990,7 +525,7 @@ class FakeYandex:
         except (ValueError, UnicodeDecodeError) as err:
             raise _ApiError(400, "Request body is not valid JSON") from err
         body = self._validate_responses_body(raw)
-        if self.quota is not None and body.get("stream") is True:  # [yandex-limits] quota hook
+        if self.quota is not None and body.get("stream") is True:
             return await self.quota.serve(self.folder_id, lambda: self._respond(request, body))
         return await self._respond(request, body)
 
