@@ -26,6 +26,11 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("refused:<user>:<chat>", "a refusal already given today to someone not on the allow-lists"),
     ("kb:vector_store_id", "the knowledge base's vector store id, when the bot created the store"),
     ("kb:documents", "hash: file id → the document's name, size, status and upload time"),
+    ("quota:queue", "sorted set: questions waiting for a generation slot → their arrival number"),
+    ("quota:waiters", "sorted set: waiting questions → their process's heartbeat deadline"),
+    ("quota:holders", "sorted set: questions holding a generation slot → their lease deadline"),
+    ("quota:seq", "counter of arrivals in the generation line"),
+    ("quota:moved", "pub/sub channel: the generation line moved (a slot freed, someone admitted or left)"),
 )
 
 
@@ -74,3 +79,23 @@ class RedisKeys:
     @property
     def kb_documents(self) -> str:
         return f"{self.prefix}kb:documents"
+
+    @property
+    def quota_queue(self) -> str:
+        return f"{self.prefix}quota:queue"
+
+    @property
+    def quota_waiters(self) -> str:
+        return f"{self.prefix}quota:waiters"
+
+    @property
+    def quota_holders(self) -> str:
+        return f"{self.prefix}quota:holders"
+
+    @property
+    def quota_sequence(self) -> str:
+        return f"{self.prefix}quota:seq"
+
+    @property
+    def quota_moved(self) -> str:
+        return f"{self.prefix}quota:moved"

@@ -49,3 +49,10 @@ def _without_password(url: str) -> str:
         host = f"{host}:{parts.port}"
     user = f"{parts.username}:***@" if parts.username else "***@"
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def text(value: object) -> str | None:
+    """A string reply of our clients (all made with `decode_responses=True`), typed as such."""
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected a decoded Redis reply, got {type(value).__name__}")

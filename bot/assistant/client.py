@@ -128,7 +128,8 @@ def _translate(event: dict[str, Any]) -> AnswerEvent | None:
         return Failed(_kind_for_code(code), f"response.failed: {code}")
     if kind == "error" or ("error" in event and kind == ""):
         # Two shapes are seen: the documented flat one and one with a nested `error` object.
-        nested = event.get("error") if isinstance(event.get("error"), dict) else {}
+        error = event.get("error")
+        nested: dict[str, Any] = error if isinstance(error, dict) else {}
         code = str(event.get("code") or nested.get("code") or "server_error")
         return Failed(_kind_for_code(code), f"error event: {code}")
     return None

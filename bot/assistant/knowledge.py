@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from bot.config import Settings
 from bot.keys import RedisKeys
+from bot.storage import text
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ class KnowledgeBase:
         """The vector store's id: configured, or created earlier and kept in Redis; None before any upload."""
         if self._configured_store_id:
             return self._configured_store_id
-        return await self._redis.get(self._store_key)
+        return text(await self._redis.get(self._store_key))
 
     async def tools(self, settings: Settings) -> list[dict[str, Any]]:
         """The retrieval tools for the next request: this knowledge base (once it has a store), web search.
@@ -312,7 +313,7 @@ class KnowledgeBase:
         # Another process created one meanwhile: use theirs, drop ours (with our file's attachment).
         with contextlib.suppress(openai.OpenAIError):
             await self._client.vector_stores.delete(store.id)
-        winner = await self._redis.get(self._store_key)
+        winner = text(await self._redis.get(self._store_key))
         if winner is None:  # deleted between our SET and GET; unlikely enough to just report
             raise KnowledgeError("the knowledge base was reset while adding a file; try again")
         async with self._api("add the file to the knowledge base"):
@@ -352,7 +353,7 @@ class KnowledgeBase:
         async with self._api("list the knowledge base"):
             async for entry in self._client.vector_stores.files.list(store_id, order="asc", limit=100):
                 seen.add(entry.id)
-                documents.append(await self._document_for(entry, records.get(entry.id)))
+                documents.append(await self._document_for(entry, text(records.get(entry.id))))
         gone = [file_id for file_id in records if file_id not in seen]
         if gone:
             await self._redis.hdel(self._documents_key, *gone)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from bot.keys import RedisKeys
+
 log = logging.getLogger(__name__)
 
 PositionCallback = Callable[[int], Awaitable[None] | None]
@@ -124,7 +126,7 @@ class _Ticket:
 
 
 class GenerationQuota:
-    """A fair semaphore in Redis with `limit` slots, shared by all processes using the same `prefix`.
+    """A fair semaphore in Redis with `limit` slots, shared by all processes using the same keys.
 
     A holder has a lease of `lease_seconds`, renewed while it holds the slot, so a crashed process's
     slots come back within one lease. Waiters are served in arrival order across processes; each
@@ -141,7 +143,7 @@ class GenerationQuota:
         self,
         redis: Redis,
         *,
-        prefix: str,
+        keys: RedisKeys,
         limit: int = 10,
         lease_seconds: float = 6.0,
         poll_seconds: float = 1.0,
@@ -158,14 +160,11 @@ class GenerationQuota:
         self._poll = min(poll_seconds, self._renew_every)
         self._waiter_ttl = waiter_ttl_seconds or max(lease_seconds, 4 * self._poll)
         self._clock = clock
-        # ---- Redis key names: the only place they are built -----------------------------------------
-        base = f"{prefix}quota:"
-        self._queue = f"{base}queue"  # sorted set: waiting ticket -> arrival sequence
-        self._waiters = f"{base}waiters"  # sorted set: waiting ticket -> heartbeat deadline
-        self._holders = f"{base}holders"  # sorted set: holding ticket -> lease deadline
-        self._sequence = f"{base}seq"  # counter of arrivals
-        self._channel = f"{base}moved"  # pub/sub: the line moved (a slot freed, someone admitted or left)
-        # ---------------------------------------------------------------------------------------------
+        self._queue = keys.quota_queue
+        self._waiters = keys.quota_waiters
+        self._holders = keys.quota_holders
+        self._sequence = keys.quota_sequence
+        self._channel = keys.quota_moved
         self._tick_script = redis.register_script(_TICK)
         self._leave_script = redis.register_script(_LEAVE)
         self._local: dict[str, _Ticket] = {}

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from bot.keyed_lock import KeyedLock
@@ -78,11 +79,11 @@ class TurnGate:
             except LockError:
                 log.warning("turn lease of chat %s had already expired", chat_key)
 
-    async def _renew(self, lock: object, chat_key: str) -> None:
+    async def _renew(self, lock: Lock, chat_key: str) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
             try:
-                await lock.reacquire()  # type: ignore[attr-defined]
+                await lock.reacquire()
             except LockError:
                 log.warning("lost the turn lease of chat %s", chat_key)
                 return

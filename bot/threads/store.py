@@ -12,6 +12,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
+from bot.storage import text
 from bot.threads.models import ThreadMessage
 
 # Appends only while the thread is still the chat's current one: an answer that finishes after a /reset
@@ -54,7 +55,7 @@ class ThreadStore:
         fresh = uuid.uuid4().hex
         # SET NX keeps two processes that start the same chat at once on one thread.
         await self._redis.set(key, fresh, nx=True, ex=self._ttl)
-        current: str | None = await self._redis.get(key)
+        current = text(await self._redis.get(key))
         if current is None:  # expired between the two calls: take ours
             await self._redis.set(key, fresh, ex=self._ttl)
             return fresh
@@ -79,13 +80,13 @@ class ThreadStore:
 
     async def thread_id(self, chat_key: str) -> str | None:
         """The chat's current thread id; None when it has none (never started, or expired). Creates none."""
-        return await self._redis.get(self._keys.chat_thread(chat_key))
+        return text(await self._redis.get(self._keys.chat_thread(chat_key)))
 
     async def reset(self, chat_key: str) -> str:
         """Start a new thread for the chat and delete the old one's messages; returns the new id."""
         key = self._keys.chat_thread(chat_key)
         new_id = uuid.uuid4().hex
-        old_id: str | None = await self._redis.set(key, new_id, ex=self._ttl, get=True)
+        old_id = text(await self._redis.set(key, new_id, ex=self._ttl, get=True))
         if old_id is not None:
             await self._redis.delete(self._keys.thread_messages(old_id))
         return new_id

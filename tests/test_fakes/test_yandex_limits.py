@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.assistant.quota import GenerationQuota
+from bot.keys import RedisKeys
 from tests.fakes.yandex import FakeYandex, Reply
 from tests.fakes.yandex.quota import GenerationQuotaFake
 
@@ -61,7 +62,7 @@ async def test_generation_quota_keeps_a_crowd_within_the_folder_quota(
     yandex.responder = lambda body: Reply(text="a b c d", chunk_size=2, delay=0.02)
     client = client_for(yandex)
     model = f"gpt://{yandex.folder_id}/{MODEL_NAME}"
-    quota = GenerationQuota(redis, prefix=redis_prefix, limit=3, lease_seconds=3, poll_seconds=0.1)
+    quota = GenerationQuota(redis, keys=RedisKeys(redis_prefix), limit=3, lease_seconds=3, poll_seconds=0.1)
 
     async def ask(index: int) -> str:
         async with quota.slot(f"q{index}"):

@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot.assistant.quota import DuplicateTicket, GenerationQuota
+from bot.keys import RedisKeys
 from tests.conftest import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ async def other_redis() -> AsyncIterator[Redis]:
 def quota(redis: Redis, prefix: str, **options: Any) -> GenerationQuota:
     options.setdefault("lease_seconds", 1.5)
     options.setdefault("poll_seconds", 0.05)
-    return GenerationQuota(redis, prefix=prefix, **options)
+    return GenerationQuota(redis, keys=RedisKeys(prefix), **options)
 
 
 class Holder:
@@ -235,10 +236,11 @@ _CRASHING_HOLDER = """
 import asyncio, os, sys
 from redis.asyncio import BlockingConnectionPool, Redis
 from bot.assistant.quota import GenerationQuota
+from bot.keys import RedisKeys
 
 async def main():
     redis = Redis.from_url(sys.argv[1], decode_responses=True)
-    quota = GenerationQuota(redis, prefix=sys.argv[2], limit=1, lease_seconds=1.0, poll_seconds=0.05)
+    quota = GenerationQuota(redis, keys=RedisKeys(sys.argv[2]), limit=1, lease_seconds=1.0, poll_seconds=0.05)
     async with quota.slot("crashing"):
         print("held", flush=True)
         os._exit(1)  # no cleanup at all, as in a crash
