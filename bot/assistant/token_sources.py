@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -140,29 +140,17 @@ class MetadataSource:
         self.description = f"service account token from the metadata service at {address}"
 
     async def fetch(self) -> Token:
+        request = self._http.get(self._url, headers={"Metadata-Flavor": "Google"}, timeout=self._timeout)
+        data, started = await _answer(request, self.description, self._clock, error_text=False)
         try:
-            response = await self._http.get(
-                self._url, headers={"Metadata-Flavor": "Google"}, timeout=self._timeout
-            )
-        except httpx2.HTTPError as error:
-            raise CredentialError(f"{self.description}: {type(error).__name__}: {error}") from None
-        if response.status_code != 200:
-            raise CredentialError(f"{self.description}: HTTP {response.status_code}")
-        started = self._clock.now()
-        try:
-            data = response.json()
-            token = data["access_token"]
+            token = _token_field(data, "access_token", self.description)
             lifetime = float(data["expires_in"])
         except (ValueError, KeyError, TypeError):
-            raise CredentialError(
-                f"{self.description}: unexpected answer (no access_token/expires_in)"
-            ) from None
-        if not isinstance(token, str) or not token.strip():
-            raise CredentialError(f"{self.description}: empty access_token")
+            raise CredentialError(f"{self.description}: unexpected answer (no expires_in)") from None
         kind = str(data.get("token_type") or "Bearer")
         if kind.lower() != "bearer":
             raise CredentialError(f"{self.description}: unexpected token_type {kind!r}")
-        return Token(f"Bearer {token.strip()}", started + lifetime, token.strip())
+        return Token(f"Bearer {token}", started + lifetime, token)
 
 
 class OAuthSource:
@@ -190,27 +178,47 @@ class OAuthSource:
         self.description = f"IAM token exchanged for YANDEX_OAUTH_TOKEN at {url}"
 
     async def fetch(self) -> Token:
+        request = self._http.post(
+            self._url, json={"yandexPassportOauthToken": self._oauth_token}, timeout=self._timeout
+        )
+        # IAM's error text says why (e.g. an expired OAuth token) and carries no secret of ours.
+        data, started = await _answer(request, self.description, self._clock, error_text=True)
         try:
-            response = await self._http.post(
-                self._url, json={"yandexPassportOauthToken": self._oauth_token}, timeout=self._timeout
-            )
-        except httpx2.HTTPError as error:
-            raise CredentialError(f"{self.description}: {type(error).__name__}: {error}") from None
-        if response.status_code != 200:
-            # IAM's error text says why (e.g. an expired OAuth token) and carries no secret of ours.
-            raise CredentialError(f"{self.description}: HTTP {response.status_code} {response.text[:200]}")
-        started = self._clock.now()
-        try:
-            data = response.json()
-            token = data["iamToken"]
+            token = _token_field(data, "iamToken", self.description)
             expires = _parse_rfc3339(str(data["expiresAt"]))
         except (ValueError, KeyError, TypeError):
-            raise CredentialError(f"{self.description}: unexpected answer (no iamToken/expiresAt)") from None
-        if not isinstance(token, str) or not token.strip():
-            raise CredentialError(f"{self.description}: empty iamToken")
+            raise CredentialError(f"{self.description}: unexpected answer (no expiresAt)") from None
         # expiresAt is wall-clock time; what is left of it is carried over to our monotonic clock.
         lifetime = max(0.0, min(expires - self._wall(), IAM_TOKEN_MAX_LIFETIME))
-        return Token(f"Bearer {token.strip()}", started + lifetime, token.strip())
+        return Token(f"Bearer {token}", started + lifetime, token)
+
+
+async def _answer(
+    request: Awaitable[httpx2.Response], description: str, clock: Clock, *, error_text: bool
+) -> tuple[dict[str, Any], float]:
+    """The JSON object a token endpoint answered with, and when it answered; a CredentialError otherwise."""
+    try:
+        response = await request
+    except httpx2.HTTPError as error:
+        raise CredentialError(f"{description}: {type(error).__name__}: {error}") from None
+    if response.status_code != 200:
+        detail = f" {response.text[:200]}" if error_text else ""
+        raise CredentialError(f"{description}: HTTP {response.status_code}{detail}")
+    started = clock.now()
+    try:
+        data = response.json()
+    except ValueError:
+        raise CredentialError(f"{description}: the answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise CredentialError(f"{description}: unexpected answer")
+    return data, started
+
+
+def _token_field(data: dict[str, Any], field: str, description: str) -> str:
+    token = data.get(field)
+    if not isinstance(token, str) or not token.strip():
+        raise CredentialError(f"{description}: no {field} in the answer")
+    return token.strip()
 
 
 def _parse_rfc3339(text: str) -> float:

@@ -6,7 +6,7 @@ from ``YC_*`` variables or the ``yc`` CLI — is passed explicitly, so settings 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -48,44 +48,32 @@ def _with_folder(details: grpc.aio.ClientCallDetails, folder_id: str) -> grpc.ai
     )
 
 
+class _FolderHeader:
+    """Adds `x-folder-id` to every call, whatever its type."""
+
+    def __init__(self, folder_id: str) -> None:
+        self._folder_id = folder_id
+
+    async def _intercept(
+        self, continuation: Callable[..., Awaitable[Any]], details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(_with_folder(details, self._folder_id), request)
+
+
 # grpc.aio files an interceptor under one call type only, so each type the SDK uses needs its own class.
-class _FolderUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
-    def __init__(self, folder_id: str) -> None:
-        self._folder_id = folder_id
-
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[..., Awaitable[Any]],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await continuation(_with_folder(client_call_details, self._folder_id), request)
+class _FolderUnaryUnary(_FolderHeader, grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await self._intercept(continuation, client_call_details, request)
 
 
-class _FolderUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, folder_id: str) -> None:
-        self._folder_id = folder_id
-
-    async def intercept_unary_stream(
-        self,
-        continuation: Callable[..., Awaitable[Any]],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await continuation(_with_folder(client_call_details, self._folder_id), request)
+class _FolderUnaryStream(_FolderHeader, grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await self._intercept(continuation, client_call_details, request)
 
 
-class _FolderStreamStream(grpc.aio.StreamStreamClientInterceptor):
-    def __init__(self, folder_id: str) -> None:
-        self._folder_id = folder_id
-
-    async def intercept_stream_stream(
-        self,
-        continuation: Callable[..., Awaitable[Any]],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request_iterator: AsyncIterable[Any] | Iterable[Any],
-    ) -> Any:
-        return await continuation(_with_folder(client_call_details, self._folder_id), request_iterator)
+class _FolderStreamStream(_FolderHeader, grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await self._intercept(continuation, details, requests)
 
 
 def build_sdk(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
 from bot.telegram.middlewares.callback_answers import answer_quietly
+from bot.telegram.middlewares.handler import Handler
 from bot.telegram.routers.common import reply, texts_of
 from bot.telegram.sender import Outbox
 from bot.telegram.targets import is_private
@@ -57,12 +57,7 @@ class AccessMiddleware(BaseMiddleware):
         self._keys = keys
         self._outbox = outbox
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
         user_id = user.id if user else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -11,12 +10,11 @@ from aiogram.types import TelegramObject, Update
 from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
+from bot.telegram.middlewares.handler import Handler
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 86400  # Telegram gives up re-delivering an update after 24 hours
-
-Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class UpdateDeduplicator(BaseMiddleware):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -11,6 +10,7 @@ from aiogram.types import TelegramObject, Update
 
 from bot.telegram.addressing import question_for
 from bot.telegram.chat_action import TypingIndicator
+from bot.telegram.middlewares.handler import Handler
 from bot.telegram.targets import chat_target
 
 
@@ -25,12 +25,7 @@ class FirstSign(BaseMiddleware):
         self._indicator = indicator
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         message = event.message if isinstance(event, Update) else None
         if message is not None and message.text and not message.text.startswith("/"):
             bot: Bot = data["bot"]

@@ -8,13 +8,13 @@ arrival until its handler calls `handoff` (right after it has joined a queue) or
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
 from bot.keyed_lock import KeyedLock
+from bot.telegram.middlewares.handler import Handler
 from bot.telegram.targets import chat_target
 
 
@@ -24,12 +24,7 @@ class ChatOrdering(BaseMiddleware):
     def __init__(self) -> None:
         self._locks: KeyedLock[str] = KeyedLock()
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         # Only messages are ordered; button presses and stop requests must never wait behind them.
         if not isinstance(event, Update) or event.message is None:
             return await handler(event, data)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from bot.target import ChatTarget
 from bot.telegram.history import export_gone, read_thread, send_export, send_listing, turn_page
-from bot.telegram.history_pages import HistoryExport, HistoryPage, wants_export
+from bot.telegram.history_pages import HistoryExport, HistoryPage, ThreadSnapshot, wants_export
 from bot.telegram.middlewares.callback_answers import answer_quietly
 from bot.telegram.routers.common import texts_of
 from bot.telegram.sender import Outbox
 from bot.telegram.targets import chat_target
-from bot.texts import texts_for
+from bot.texts import Texts, texts_for
 from bot.threads.store import ThreadStore
 
 
@@ -37,15 +40,11 @@ def router() -> Router:
         outbox: Outbox,
         store: ThreadStore,
     ) -> None:
-        texts = texts_for(query.from_user.language_code)
-        target = chat_target(query)
-        if target is None or query.message is None:  # too old: Telegram no longer lets us see or edit it
-            callback_answer.text = texts.history_unavailable
+        if (press := await _read_press(query, callback_answer, store)) is None:
             return
-        callback_answer.text = texts.internal_error  # what the press hears if reading or editing fails
-        snapshot = await read_thread(store, target.key)
+        sender = outbox.to(press.target)
         callback_answer.text = await turn_page(
-            outbox.to(target), query.message.message_id, snapshot, callback_data, texts
+            sender, press.listing_id, press.snapshot, callback_data, press.texts
         )
 
     @router.callback_query(HistoryExport.filter())
@@ -56,21 +55,38 @@ def router() -> Router:
         outbox: Outbox,
         store: ThreadStore,
     ) -> None:
-        texts = texts_for(query.from_user.language_code)
-        target = chat_target(query)
-        if target is None or query.message is None:
-            callback_answer.text = texts.history_unavailable
+        if (press := await _read_press(query, callback_answer, store)) is None:
             return
-        callback_answer.text = texts.internal_error
-        snapshot = await read_thread(store, target.key)
-        sender = outbox.to(target)  # the file goes where the listing is, replying to it
-        if await export_gone(sender, query.message.message_id, snapshot, callback_data, texts):
-            callback_answer.text = texts.history_gone
+        sender = outbox.to(press.target)  # the file goes where the listing is, replying to it
+        if await export_gone(sender, press.listing_id, press.snapshot, callback_data, press.texts):
+            callback_answer.text = press.texts.history_gone
             return
         # Answered before the upload, so the button stops spinning even if the upload waits out a
         # flood-control pause.
         callback_answer.disabled = True
         await answer_quietly(query)
-        await send_export(sender, snapshot, texts, now=store.now())
+        await send_export(sender, press.snapshot, press.texts, now=store.now())
 
     return router
+
+
+@dataclass(frozen=True, slots=True)
+class _Press:
+    """A press of a button under a /history listing: where the listing is, and the thread now."""
+
+    target: ChatTarget
+    listing_id: int
+    snapshot: ThreadSnapshot
+    texts: Texts
+
+
+async def _read_press(
+    query: CallbackQuery, callback_answer: CallbackAnswer, store: ThreadStore
+) -> _Press | None:
+    texts = texts_for(query.from_user.language_code)
+    target = chat_target(query)
+    if target is None or query.message is None:  # too old: Telegram no longer lets us see or edit it
+        callback_answer.text = texts.history_unavailable
+        return None
+    callback_answer.text = texts.internal_error  # what the press hears if reading or editing fails
+    return _Press(target, query.message.message_id, await read_thread(store, target.key), texts)
