@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Self
 
 from aiogram.utils.token import TokenValidationError, validate_token
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    InstanceOf,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.assistant.modes import ModeBook, builtin_modes, load_modes
 
 # Telegram's rule for setWebhook's secret_token.
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -41,6 +52,13 @@ class StreamMode(StrEnum):
 IdList = Annotated[frozenset[int], NoDecode]
 
 
+def complete_model_uri(model: str, folder_id: str) -> str:
+    """Yandex wants `gpt://<folder>/<model>`; a bare model name is completed with the folder."""
+    if "://" in model:
+        return model
+    return f"gpt://{folder_id}/{model}"
+
+
 class Settings(BaseSettings):
     """The bot's configuration. Field names are the environment variable names (case-insensitive)."""
 
@@ -69,6 +87,11 @@ class Settings(BaseSettings):
     assistant_instructions: str = DEFAULT_INSTRUCTIONS
     temperature: Annotated[float, Field(ge=0, le=1)] = 0.3
     max_output_tokens: Annotated[int, Field(ge=1, le=32000)] = 2000
+
+    # Per-chat assistant: MODES_FILE is read and checked at start (a bad file stops the bot like any bad
+    # setting); unset, the built-in modes apply. ALLOWED_MODELS are what /model offers.
+    modes_file: Annotated[InstanceOf[ModeBook] | None, NoDecode] = None
+    allowed_models: Annotated[tuple[str, ...], NoDecode] = ()
 
     # Threads
     redis_url: SecretStr | None = None
@@ -131,6 +154,27 @@ class Settings(BaseSettings):
     def _domain_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("modes_file", mode="before")
+    @classmethod
+    def _read_modes(cls, value: object) -> object:
+        if isinstance(value, str | Path):
+            if not str(value).strip():
+                return None  # MODES_FILE= (empty): the built-in modes
+            return load_modes(Path(str(value).strip()).expanduser())
+        return value
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _model_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            for name in value:
+                if not isinstance(name, str) or not name or any(char.isspace() for char in name):
+                    raise ValueError("must be comma-separated model names or gpt:// URIs, without spaces")
+            return tuple(dict.fromkeys(value))  # in the owner's order, each once
         return value
 
     @field_validator("yandex_folder_id")
@@ -244,10 +288,18 @@ class Settings(BaseSettings):
 
     @property
     def model_uri(self) -> str:
-        """Yandex wants `gpt://<folder>/<model>`; a bare model name is completed with the folder."""
-        if "://" in self.yandex_model:
-            return self.yandex_model
-        return f"gpt://{self.yandex_folder_id}/{self.yandex_model}"
+        """YANDEX_MODEL as the URI Yandex wants (see `complete_model_uri`)."""
+        return self.complete_model_uri(self.yandex_model)
+
+    def complete_model_uri(self, model: str) -> str:
+        """Any model name of the settings (YANDEX_MODEL, ALLOWED_MODELS, a mode's) as a `gpt://` URI."""
+        return complete_model_uri(model, self.yandex_folder_id)
+
+    @property
+    def modes(self) -> ModeBook:
+        """The modes chats pick from: MODES_FILE's, or the built-in set (its assistant follows
+        ASSISTANT_INSTRUCTIONS)."""
+        return self.modes_file or builtin_modes(self.assistant_instructions)
 
     @property
     def thread_ttl_seconds(self) -> int:

@@ -1,6 +1,8 @@
 """Composition root: builds every piece of the bot from the settings, and nothing else.
 
-Running it (polling or webhook, signals, start-up and shutdown) is `bot.runners`.
+`build_core` is what any front end needs (Redis, threads, limits, the model, the chats' settings);
+`build_app` adds Telegram on top of it, and the console chat (`bot.console`) its terminal. Running the bot
+(polling or webhook, signals, start-up and shutdown) is `bot.runners`.
 """
 
 from __future__ import annotations
@@ -25,20 +27,26 @@ from bot.keys import RedisKeys
 from bot.storage import build_redis
 from bot.telegram.budget import BudgetMiddleware, CallBudget
 from bot.telegram.chat_action import TypingIndicator
+from bot.telegram.chat_admins import ChatAdmins
 from bot.telegram.middlewares import install_middlewares
 from bot.telegram.middlewares.access import AccessMiddleware, AccessPolicy
 from bot.telegram.middlewares.dedupe import UpdateDeduplicator
 from bot.telegram.middlewares.first_sign import FirstSign
+from bot.telegram.retry_button import RetryButtons
 from bot.telegram.routers import build_routers
 from bot.telegram.routers.knowledge import UploadQueue
 from bot.telegram.sender import Outbox
 from bot.telegram.streamer import ReplyStreamers
+from bot.threads.chat_settings import ChatSettingsStore
 from bot.threads.gate import TurnGate
 from bot.threads.journal import AnswerJournal
 from bot.threads.limits import UsageLimits
 from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
+from bot.threads.usage import UsageStats
+from bot.turns.profiles import ChatProfiles
 from bot.turns.runner import TurnPolicy, TurnRunner
+from bot.turns.streaming import Notifier, StreamerFactory
 
 
 class Workflow(TypedDict):
@@ -50,6 +58,104 @@ class Workflow(TypedDict):
     knowledge: KnowledgeBase
     uploads: UploadQueue
     outbox: Outbox
+    profiles: ChatProfiles
+    chat_admins: ChatAdmins
+    usage_stats: UsageStats
+    retry_buttons: RetryButtons
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """What answering needs whatever shows the answers: Redis, threads, limits, the model, chat settings."""
+
+    settings: Settings
+    clock: Clock
+    keys: RedisKeys
+    redis: Redis
+    store_description: str  # for the start-up log line (no password)
+    store: ThreadStore
+    gate: TurnGate
+    journal: AnswerJournal
+    signals: StopSignals
+    limits: UsageLimits
+    usage_stats: UsageStats
+    profiles: ChatProfiles
+    openai: AsyncOpenAI
+    assistant: Assistant
+    knowledge: KnowledgeBase
+
+    def runner(
+        self, streamer_factory: StreamerFactory, notify: Notifier, *, journal: AnswerJournal | None = None
+    ) -> TurnRunner:
+        """The turn runner with answers shown by `streamer_factory` (Telegram's, or a terminal's)."""
+        settings = self.settings
+        return TurnRunner(
+            store=self.store,
+            gate=self.gate,
+            signals=self.signals,
+            journal=journal or self.journal,
+            limits=self.limits,
+            assistant=self.assistant,
+            streamer_factory=streamer_factory,
+            notify=notify,
+            policy=TurnPolicy(
+                history_max_messages=settings.history_max_messages,
+                history_max_chars=settings.history_max_chars,
+                burst_seconds=settings.burst_seconds,
+                queue_notice_seconds=settings.queue_notice_seconds,
+            ),
+            clock=self.clock,
+            tools=functools.partial(self.knowledge.tools, settings),
+            options=self.profiles.options,
+            stats=self.usage_stats,
+        )
+
+
+def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
+    clock = clock or SystemClock()
+    keys = RedisKeys(settings.redis_prefix)
+    redis, store_description = build_redis(settings)
+    openai = build_openai_client(settings)
+    # openai imports (and pydantic builds) the Responses types on first use; doing it now keeps that
+    # half-second stall out of the first burst of questions.
+    _ = openai.responses, openai.vector_stores
+    return Core(
+        settings=settings,
+        clock=clock,
+        keys=keys,
+        redis=redis,
+        store_description=store_description,
+        store=ThreadStore(redis, keys=keys, ttl_seconds=settings.thread_ttl_seconds),
+        gate=TurnGate(redis, keys=keys, lease_seconds=settings.turn_lease_seconds),
+        journal=AnswerJournal(redis, keys=keys),
+        signals=StopSignals(redis, keys=keys),
+        limits=UsageLimits(
+            redis,
+            keys=keys,
+            per_minute=settings.rate_limit_per_minute,
+            daily_tokens=settings.daily_token_budget,
+        ),
+        usage_stats=UsageStats(redis, keys=keys),
+        profiles=ChatProfiles(
+            ChatSettingsStore(redis, keys=keys),
+            modes=settings.modes,
+            allowed_models=settings.allowed_models,
+            default_model=settings.yandex_model,
+            default_temperature=settings.temperature,
+            model_uri=settings.complete_model_uri,
+        ),
+        openai=openai,
+        assistant=Assistant(
+            openai,
+            model=settings.model_uri,
+            instructions=settings.assistant_instructions,
+            temperature=settings.temperature,
+            max_output_tokens=settings.max_output_tokens,
+        ),
+        knowledge=KnowledgeBase(
+            openai, redis, keys=keys, configured_store_id=settings.yandex_vector_store_id
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +172,8 @@ class App:
     journal: AnswerJournal
     signals: StopSignals
     limits: UsageLimits
+    usage_stats: UsageStats
+    profiles: ChatProfiles
     access: AccessPolicy
     openai: AsyncOpenAI
     knowledge: KnowledgeBase
@@ -79,30 +187,9 @@ class App:
 
 
 def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
-    clock = clock or SystemClock()
-    keys = RedisKeys(settings.redis_prefix)
-    redis, store_description = build_redis(settings)
-    store = ThreadStore(redis, keys=keys, ttl_seconds=settings.thread_ttl_seconds)
-    gate = TurnGate(redis, keys=keys, lease_seconds=settings.turn_lease_seconds)
-    journal = AnswerJournal(redis, keys=keys)
-    signals = StopSignals(redis, keys=keys)
-    limits = UsageLimits(
-        redis, keys=keys, per_minute=settings.rate_limit_per_minute, daily_tokens=settings.daily_token_budget
-    )
+    core = build_core(settings, clock=clock)
+    clock, keys, redis = core.clock, core.keys, core.redis
     access = AccessPolicy(settings.allowed_user_ids, settings.allowed_chat_ids, settings.admin_user_ids)
-
-    openai = build_openai_client(settings)
-    # openai imports (and pydantic builds) the Responses types on first use; doing it now keeps that
-    # half-second stall out of the first burst of questions.
-    _ = openai.responses, openai.vector_stores
-    assistant = Assistant(
-        openai,
-        model=settings.model_uri,
-        instructions=settings.assistant_instructions,
-        temperature=settings.temperature,
-        max_output_tokens=settings.max_output_tokens,
-    )
-    knowledge = KnowledgeBase(openai, redis, keys=keys, configured_store_id=settings.yandex_vector_store_id)
 
     session = AiohttpSession(
         api=TelegramAPIServer.from_base(settings.telegram_api_url), timeout=settings.telegram_timeout
@@ -117,6 +204,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     bot.session.middleware(BudgetMiddleware(budget))
     outbox = Outbox(bot, budget, clock)
     typing = TypingIndicator(bot, clock)
+    retry_buttons = RetryButtons(redis, keys=keys, ttl_seconds=settings.thread_ttl_seconds)
     streamers = ReplyStreamers(
         outbox,
         typing,
@@ -124,28 +212,21 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         drafts=settings.stream_mode in (StreamMode.DRAFT, StreamMode.AUTO),
         private_interval=settings.stream_interval,
         group_interval=settings.stream_group_interval,
+        retry_buttons=retry_buttons,
     )
-    runner = TurnRunner(
-        store=store,
-        gate=gate,
-        signals=signals,
-        journal=journal,
-        limits=limits,
-        assistant=assistant,
-        streamer_factory=streamers,
-        notify=outbox.notify,
-        policy=TurnPolicy(
-            history_max_messages=settings.history_max_messages,
-            history_max_chars=settings.history_max_chars,
-            burst_seconds=settings.burst_seconds,
-            queue_notice_seconds=settings.queue_notice_seconds,
-        ),
-        clock=clock,
-        tools=functools.partial(knowledge.tools, settings),
-    )
+    runner = core.runner(streamers, outbox.notify)
 
     workflow = Workflow(
-        runner=runner, store=store, limits=limits, knowledge=knowledge, uploads=UploadQueue(), outbox=outbox
+        runner=runner,
+        store=core.store,
+        limits=core.limits,
+        knowledge=core.knowledge,
+        uploads=UploadQueue(),
+        outbox=outbox,
+        profiles=core.profiles,
+        chat_admins=ChatAdmins(bot, clock),
+        usage_stats=core.usage_stats,
+        retry_buttons=retry_buttons,
     )
     dispatcher = Dispatcher(**workflow)
     dedupe = UpdateDeduplicator(
@@ -168,15 +249,17 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         clock=clock,
         keys=keys,
         redis=redis,
-        store_description=store_description,
-        store=store,
-        gate=gate,
-        journal=journal,
-        signals=signals,
-        limits=limits,
+        store_description=core.store_description,
+        store=core.store,
+        gate=core.gate,
+        journal=core.journal,
+        signals=core.signals,
+        limits=core.limits,
+        usage_stats=core.usage_stats,
+        profiles=core.profiles,
         access=access,
-        openai=openai,
-        knowledge=knowledge,
+        openai=core.openai,
+        knowledge=core.knowledge,
         bot=bot,
         outbox=outbox,
         streamers=streamers,

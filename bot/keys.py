@@ -2,7 +2,8 @@
 
 All keys live under `REDIS_PREFIX`, so several bots can share one Redis. `CATALOGUE` lists each key shape
 with what it holds; the README's key table is checked against it by a test, so the two cannot drift apart.
-A "chat key" is `ChatTarget.key`: the chat id, plus `:<topic>` for a forum topic (each has its own thread).
+A "chat key" is `ChatTarget.key`: the chat id, plus `:<topic>` for a forum topic (each has its own thread),
+or `console:<name>` for a thread of the console chat (never a number, so never a Telegram chat's).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 # (shape, what it holds): the README's "Redis keys" table shows exactly these rows.
 CATALOGUE: tuple[tuple[str, str], ...] = (
     ("chat:<chat key>:thread", "the id of the chat's current thread"),
+    ("chat:<chat key>:settings", "hash: the chat's own mode, instructions and model (kept by /reset)"),
+    ("chat:<chat key>:retry", "the id of the message with the chat's ↻ button (its last answer)"),
     (
         "thread:<id>:messages",
         "the thread's messages, oldest first (JSON: role, text, time, status, citations, author)",
@@ -23,6 +26,10 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("update:<bot>:<update>", "an update id already handled (drops Telegram's re-deliveries)"),
     ("rate:<user>:<minute>", "questions the user asked in that minute"),
     ("tokens:<user>:<day>", "model tokens the user spent that UTC day"),
+    ("questions:<user>:<day>", "questions the user asked that UTC day"),
+    ("stats:<day>:totals", "hash: answers, tokens, stopped answers and failures by kind that UTC day"),
+    ("stats:<day>:chats", "HyperLogLog of the chats (and topics) answered that UTC day"),
+    ("stats:<day>:users", "HyperLogLog of the users answered that UTC day"),
     ("refused:<user>:<chat>", "a refusal already given today to someone not on the allow-lists"),
     ("kb:vector_store_id", "the knowledge base's vector store id, when the bot created the store"),
     ("kb:documents", "hash: file id → the document's name, size, status and upload time"),
@@ -42,6 +49,12 @@ class RedisKeys:
 
     def chat_thread(self, chat_key: str) -> str:
         return f"{self.prefix}chat:{chat_key}:thread"
+
+    def chat_settings(self, chat_key: str) -> str:
+        return f"{self.prefix}chat:{chat_key}:settings"
+
+    def retry_button(self, chat_key: str) -> str:
+        return f"{self.prefix}chat:{chat_key}:retry"
 
     def thread_messages(self, thread_id: str) -> str:
         return f"{self.prefix}thread:{thread_id}:messages"
@@ -68,6 +81,18 @@ class RedisKeys:
 
     def tokens(self, user_id: int, day: str) -> str:
         return f"{self.prefix}tokens:{user_id}:{day}"
+
+    def questions(self, user_id: int, day: str) -> str:
+        return f"{self.prefix}questions:{user_id}:{day}"
+
+    def stats_totals(self, day: str) -> str:
+        return f"{self.prefix}stats:{day}:totals"
+
+    def stats_chats(self, day: str) -> str:
+        return f"{self.prefix}stats:{day}:chats"
+
+    def stats_users(self, day: str) -> str:
+        return f"{self.prefix}stats:{day}:users"
 
     def refused(self, user_id: int | None, chat_id: int) -> str:
         return f"{self.prefix}refused:{user_id}:{chat_id}"

@@ -29,6 +29,59 @@ class KnowledgeTexts:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsTexts:
+    """What the bot says about a chat's own assistant: modes, instructions, model."""
+
+    admins_only: str
+    admin_check_failed: str
+    stale_list: str
+    applies_next: str
+    current_mark: str
+    mode_title: str  # {mode}
+    mode_entry: str  # {mark}, {title}, {description}
+    mode_set: str  # {mode}, {applies}
+    mode_unknown: str  # {name}
+    model_title: str  # {model}
+    model_default: str  # {model}
+    model_set: str  # {model}, {applies}
+    model_unknown: str  # {name}
+    model_no_choice: str  # {model}
+    instructions_none: str
+    instructions_show: str  # {mode}, {text}
+    instructions_set: str  # {mode}
+    instructions_cleared: str
+    instructions_too_long: str  # {limit}
+    overview: str  # {mode}, {description}, {model}, {temperature}, {instructions}
+    own_none: str
+    reset_done: str  # {mode}, {model}
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTexts:
+    """/usage for everyone, /stats for admins."""
+
+    title: str
+    questions: str  # {count}
+    tokens: str  # {count}
+    rate: str  # {limit}, {left}
+    budget: str  # {limit}, {left}
+    no_limits: str
+    admin_exempt: str
+    stats_title: str
+    stats_chats: str  # {today}, {week}
+    stats_users: str
+    stats_answers: str
+    stats_tokens: str
+    stats_stopped: str
+    stats_failures: str  # {failures}
+    stats_no_failures: str
+    stats_knowledge: str  # {count}, {size}
+    stats_knowledge_unknown: str
+    stats_refused: str
+    failure_names: dict[FailureKind, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Texts:
     """One language's user-facing texts."""
 
@@ -68,8 +121,14 @@ class Texts:
     stop_button: str
     stopping: str
     nothing_to_stop: str
+    retry_button: str
+    retrying: str
+    retry_nothing: str
+    retry_not_last: str
     commands: dict[str, str]
     kb: KnowledgeTexts
+    settings: SettingsTexts
+    usage: UsageTexts
 
 
 ENGLISH = Texts(
@@ -77,13 +136,23 @@ ENGLISH = Texts(
     start=(
         "Hi! I am an AI assistant. Write me a question and I will answer, watching my answer grow "
         "as I write it. I remember our conversation, so follow-up questions work.\n\n"
-        "/history — show our conversation\n/reset — start a new conversation\n/help — this help"
+        "/history — show our conversation\n/reset — start a new conversation\n"
+        "/mode — choose how I answer\n/help — all commands"
     ),
     help=(
         "Write a question as a normal message and I will answer it in this chat.\n\n"
         "/history — show the stored conversation\n"
-        "/reset — forget it and start a new one\n"
+        "/reset — forget it and start a new one (the settings below stay)\n"
         "/stop — stop the answer being written\n"
+        "/retry — answer the last question again, in place of its answer (or press ↻ under it)\n\n"
+        "This chat's assistant (in groups only admins may change it):\n"
+        "/mode — choose how I answer: a mode (assistant, translator, editor, …)\n"
+        "/instructions TEXT — add instructions of your own on top of the mode; "
+        "/instructions shows them, /instructions reset removes them\n"
+        "/model — choose the model\n"
+        "/settings — show all of it; /settings reset restores the defaults\n"
+        "Changes apply from the next question.\n\n"
+        "/usage — your questions and tokens today, and what your limits leave\n"
         "/help — this help"
     ),
     only_text="Sorry, I can only read text messages. Please write your question as text.",
@@ -136,12 +205,23 @@ ENGLISH = Texts(
     stop_button="⏹ Stop",
     stopping="Stopping the answer.",
     nothing_to_stop="Nothing to stop: no answer is being written right now.",
+    retry_button="↻ Retry",
+    retrying="Answering it again.",
+    retry_nothing="There is nothing to answer again yet: ask me a question first.",
+    retry_not_last="Only the last answer can be answered again.",
     commands={
         "start": "What this bot does",
         "help": "How to use the bot",
         "history": "Show the stored conversation",
         "reset": "Start a new conversation",
         "stop": "Stop the answer being written",
+        "retry": "Answer the last question again",
+        "mode": "Choose the assistant's mode",
+        "instructions": "This chat's own instructions",
+        "model": "Choose the model",
+        "settings": "This chat's settings",
+        "usage": "Your questions and tokens today",
+        "stats": "Bot statistics (admins)",
         "kb": "Knowledge base: list, search (owner)",
     },
     kb=KnowledgeTexts(
@@ -169,6 +249,73 @@ ENGLISH = Texts(
         search_title="Best matching passages for “{query}”:",
         error="The knowledge base is unavailable right now: {error}",
     ),
+    settings=SettingsTexts(
+        admins_only="In groups only the chat's admins can change the assistant's settings.",
+        admin_check_failed="I could not check your permissions with Telegram just now. Please try again.",
+        stale_list="This list is out of date. Send the command again.",
+        applies_next="It applies from the next question.",
+        current_mark="✓",
+        mode_title="Mode of this chat: {mode}",
+        mode_entry="{mark} {title} — {description}",
+        mode_set="Mode: {mode}. {applies}",
+        mode_unknown="There is no mode “{name}”. Send /mode to choose one.",
+        model_title="Model of this chat: {model}",
+        model_default="Default: {model}",
+        model_set="Model: {model}. {applies}",
+        model_unknown="“{name}” is not one of the models you can choose. Send /model to see them.",
+        model_no_choice="This bot offers no other models: this chat uses {model}.",
+        instructions_none=(
+            "This chat has no instructions of its own. /instructions TEXT adds them on top of the mode."
+        ),
+        instructions_show=(
+            "Instructions of this chat, on top of the mode “{mode}”:\n\n{text}\n\n"
+            "/instructions reset removes them."
+        ),
+        instructions_set="Saved: they apply from the next question, on top of the mode “{mode}”.",
+        instructions_cleared="Removed this chat's own instructions.",
+        instructions_too_long="Instructions can be at most {limit} characters long.",
+        overview=(
+            "Settings of this chat\n"
+            "Mode: {mode} — {description}\n"
+            "Model: {model}\n"
+            "Temperature: {temperature}\n"
+            "Own instructions: {instructions}\n\n"
+            "/mode, /model and /instructions change them; /settings reset restores the defaults. "
+            "/reset erases only the conversation."
+        ),
+        own_none="none",
+        reset_done=(
+            "Restored the defaults: mode “{mode}”, model {model}, no instructions of its own. "
+            "The conversation is kept."
+        ),
+    ),
+    usage=UsageTexts(
+        title="Your usage today (UTC)",
+        questions="Questions: {count}",
+        tokens="Tokens: {count}",
+        rate="Questions per minute: at most {limit}, {left} left this minute.",
+        budget="Tokens per day: at most {limit}, {left} left until 00:00 UTC.",
+        no_limits="No limits are set.",
+        admin_exempt="You are an admin of the bot: no limits apply to you.",
+        stats_title="Bot statistics (UTC days)",
+        stats_chats="Active chats: {today} today, {week} in 7 days",
+        stats_users="Active users: {today} today, {week} in 7 days",
+        stats_answers="Answers: {today} today, {week} in 7 days",
+        stats_tokens="Tokens: {today} today, {week} in 7 days",
+        stats_stopped="Stopped answers: {today} today, {week} in 7 days",
+        stats_failures="Failures in 7 days: {failures}",
+        stats_no_failures="Failures in 7 days: none",
+        stats_knowledge="Knowledge base: {count} document(s), {size}",
+        stats_knowledge_unknown="Knowledge base: unavailable right now",
+        stats_refused="Sorry, the statistics are for the bot's admins only.",
+        failure_names={
+            FailureKind.RATE_LIMITED: "service busy",
+            FailureKind.TIMEOUT: "timeouts",
+            FailureKind.UNAVAILABLE: "service unavailable",
+            FailureKind.REJECTED: "requests refused",
+            FailureKind.ERROR: "other errors",
+        },
+    ),
 )
 
 RUSSIAN = Texts(
@@ -176,13 +323,23 @@ RUSSIAN = Texts(
     start=(
         "Привет! Я ИИ-ассистент. Напишите вопрос — я отвечу, и вы увидите, как ответ пишется. "
         "Я помню наш разговор, поэтому можно задавать уточняющие вопросы.\n\n"
-        "/history — показать разговор\n/reset — начать новый разговор\n/help — справка"
+        "/history — показать разговор\n/reset — начать новый разговор\n"
+        "/mode — выбрать, как я отвечаю\n/help — все команды"
     ),
     help=(
         "Напишите вопрос обычным сообщением, и я отвечу в этом чате.\n\n"
         "/history — показать сохранённый разговор\n"
-        "/reset — забыть его и начать новый\n"
+        "/reset — забыть его и начать новый (настройки ниже сохраняются)\n"
         "/stop — остановить ответ\n"
+        "/retry — ответить на последний вопрос заново, вместо прежнего ответа (или кнопка ↻ под ним)\n\n"
+        "Ассистент этого чата (в группах менять его могут только администраторы):\n"
+        "/mode — выбрать, как я отвечаю: режим (ассистент, переводчик, редактор, …)\n"
+        "/instructions ТЕКСТ — добавить свои указания поверх режима; "
+        "/instructions показывает их, /instructions reset удаляет\n"
+        "/model — выбрать модель\n"
+        "/settings — показать всё это; /settings reset возвращает настройки по умолчанию\n"
+        "Изменения действуют со следующего вопроса.\n\n"
+        "/usage — ваши вопросы и токены за сегодня и сколько осталось до лимитов\n"
         "/help — эта справка"
     ),
     only_text="Извините, я понимаю только текстовые сообщения. Напишите, пожалуйста, вопрос текстом.",
@@ -235,12 +392,23 @@ RUSSIAN = Texts(
     stop_button="⏹ Стоп",
     stopping="Останавливаю ответ.",
     nothing_to_stop="Останавливать нечего: сейчас ответ не пишется.",
+    retry_button="↻ Заново",
+    retrying="Отвечаю заново.",
+    retry_nothing="Отвечать заново пока не на что: сначала задайте вопрос.",
+    retry_not_last="Заново можно ответить только на последний вопрос.",
     commands={
         "start": "Что умеет этот бот",
         "help": "Как пользоваться ботом",
         "history": "Показать сохранённый разговор",
         "reset": "Начать новый разговор",
         "stop": "Остановить ответ",
+        "retry": "Ответить на последний вопрос заново",
+        "mode": "Выбрать режим ассистента",
+        "instructions": "Свои указания для этого чата",
+        "model": "Выбрать модель",
+        "settings": "Настройки этого чата",
+        "usage": "Ваши вопросы и токены за сегодня",
+        "stats": "Статистика бота (администраторы)",
         "kb": "База знаний: список, поиск (владелец)",
     },
     kb=KnowledgeTexts(
@@ -267,6 +435,70 @@ RUSSIAN = Texts(
         search_none="В документах ничего подходящего нет.",
         search_title="Лучшие фрагменты по запросу «{query}»:",
         error="База знаний сейчас недоступна: {error}",
+    ),
+    settings=SettingsTexts(
+        admins_only="В группах менять настройки ассистента могут только администраторы чата.",
+        admin_check_failed="Не удалось проверить ваши права в Telegram. Попробуйте ещё раз.",
+        stale_list="Этот список устарел. Отправьте команду ещё раз.",
+        applies_next="Действует со следующего вопроса.",
+        current_mark="✓",
+        mode_title="Режим этого чата: {mode}",
+        mode_entry="{mark} {title} — {description}",
+        mode_set="Режим: {mode}. {applies}",
+        mode_unknown="Режима «{name}» нет. Отправьте /mode, чтобы выбрать.",
+        model_title="Модель этого чата: {model}",
+        model_default="По умолчанию: {model}",
+        model_set="Модель: {model}. {applies}",
+        model_unknown="«{name}» нет среди доступных моделей. Отправьте /model, чтобы их увидеть.",
+        model_no_choice="Других моделей в этом боте нет: этот чат использует {model}.",
+        instructions_none="У этого чата нет своих указаний. /instructions ТЕКСТ добавит их поверх режима.",
+        instructions_show=(
+            "Указания этого чата поверх режима «{mode}»:\n\n{text}\n\n/instructions reset удалит их."
+        ),
+        instructions_set="Сохранено: действуют со следующего вопроса поверх режима «{mode}».",
+        instructions_cleared="Свои указания этого чата удалены.",
+        instructions_too_long="Указания могут быть длиной не больше {limit} символов.",
+        overview=(
+            "Настройки этого чата\n"
+            "Режим: {mode} — {description}\n"
+            "Модель: {model}\n"
+            "Температура: {temperature}\n"
+            "Свои указания: {instructions}\n\n"
+            "/mode, /model и /instructions меняют их; /settings reset возвращает настройки по умолчанию. "
+            "/reset стирает только разговор."
+        ),
+        own_none="нет",
+        reset_done=(
+            "Настройки по умолчанию восстановлены: режим «{mode}», модель {model}, без своих указаний. "
+            "Разговор сохранён."
+        ),
+    ),
+    usage=UsageTexts(
+        title="Ваше использование за сегодня (UTC)",
+        questions="Вопросов: {count}",
+        tokens="Токенов: {count}",
+        rate="Вопросов в минуту: не больше {limit}, в эту минуту осталось {left}.",
+        budget="Токенов в день: не больше {limit}, осталось {left} до 00:00 UTC.",
+        no_limits="Лимиты не заданы.",
+        admin_exempt="Вы администратор бота: лимиты на вас не действуют.",
+        stats_title="Статистика бота (дни по UTC)",
+        stats_chats="Активных чатов: {today} сегодня, {week} за 7 дней",
+        stats_users="Активных пользователей: {today} сегодня, {week} за 7 дней",
+        stats_answers="Ответов: {today} сегодня, {week} за 7 дней",
+        stats_tokens="Токенов: {today} сегодня, {week} за 7 дней",
+        stats_stopped="Остановленных ответов: {today} сегодня, {week} за 7 дней",
+        stats_failures="Сбоев за 7 дней: {failures}",
+        stats_no_failures="Сбоев за 7 дней: нет",
+        stats_knowledge="База знаний: документов — {count}, {size}",
+        stats_knowledge_unknown="База знаний: сейчас недоступна",
+        stats_refused="Извините, статистика доступна только администраторам бота.",
+        failure_names={
+            FailureKind.RATE_LIMITED: "сервис перегружен",
+            FailureKind.TIMEOUT: "таймауты",
+            FailureKind.UNAVAILABLE: "сервис недоступен",
+            FailureKind.REJECTED: "отклонённые запросы",
+            FailureKind.ERROR: "другие ошибки",
+        },
     ),
 )
 

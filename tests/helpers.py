@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bot.runners import BotService
 from bot.threads.models import ThreadMessage
 from bot.threads.store import ThreadStore
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram, SentMessage
 
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the time of seeded messages
 
@@ -96,6 +96,16 @@ async def saved_thread(store: ThreadStore, chat_key: str, length: int) -> list[T
             return messages
         await asyncio.sleep(0.01)
     raise AssertionError(f"the thread of chat {chat_key} did not reach {length} messages: {messages}")
+
+
+def buttons(message: SentMessage) -> list[dict[str, Any]]:
+    """The inline buttons under one of the bot's messages, row after row."""
+    markup = message.reply_markup or {}
+    return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+
+def callback_data(message: SentMessage) -> list[str]:
+    return [str(button.get("callback_data")) for button in buttons(message)]
 
 
 def mention(text: str, username: str = "test_assistant_bot") -> tuple[str, list[dict[str, object]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -46,6 +47,15 @@ def build_openai_client(settings: Settings) -> AsyncOpenAI:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """One request's own model, instructions and temperature (a chat's settings); None: the default."""
+
+    model: str | None = None  # a full gpt:// URI
+    instructions: str | None = None
+    temperature: float | None = None
+
+
 class Assistant:
     """Streams one answer: instructions plus the thread's recent messages in, AnswerEvents out.
 
@@ -69,17 +79,23 @@ class Assistant:
         self._max_output_tokens = max_output_tokens
 
     async def stream(
-        self, input_items: Sequence[dict[str, str]], *, tools: Sequence[dict[str, Any]] = ()
+        self,
+        input_items: Sequence[dict[str, str]],
+        *,
+        tools: Sequence[dict[str, Any]] = (),
+        options: RequestOptions | None = None,
     ) -> AsyncIterator[AnswerEvent]:
+        options = options or RequestOptions()
         extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
-        instructions = self._instructions
+        instructions = self._instructions if options.instructions is None else options.instructions
         if any(tool.get("type") == "file_search" for tool in tools):
             instructions += DOCUMENTS_INSTRUCTIONS
+        temperature = self._temperature if options.temperature is None else options.temperature
         request = self._client.responses.with_streaming_response.create(
-            model=self._model,
+            model=options.model or self._model,
             instructions=instructions,
             input=list(input_items),  # type: ignore[arg-type]
-            temperature=self._temperature,
+            temperature=temperature,
             max_output_tokens=self._max_output_tokens,
             store=False,
             stream=True,

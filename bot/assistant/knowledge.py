@@ -359,6 +359,14 @@ class KnowledgeBase:
             await self._redis.hdel(self._documents_key, *gone)
         return sorted(documents, key=lambda document: document.added_at)
 
+    @_storage_errors
+    async def recorded_size(self) -> tuple[int, int]:
+        """How many documents the catalogue in Redis lists, and their total bytes: no call to Yandex
+        (the catalogue is brought up to date by every listing)."""
+        records = await self._redis.hgetall(self._documents_key)
+        sizes = [_parse_record(str(file_id), text(raw) or "{}").size for file_id, raw in records.items()]
+        return len(sizes), sum(sizes)
+
     async def _document_for(self, entry: VectorStoreFile, record: str | None) -> Document:
         error = entry.last_error.message if entry.last_error else None
         if record is not None:

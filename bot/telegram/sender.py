@@ -121,6 +121,16 @@ class Sender:
 
         return await self._formatted(part, edit, final=final)
 
+    async def edit_markup(self, message_id: int, markup: InlineKeyboardMarkup | None) -> Result:
+        """Change only the buttons under one of our messages (None takes them away)."""
+        chat_id = self._target.chat_id
+        return await self._caller.call(
+            lambda: self._bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=markup
+            ),
+            final=True,
+        )
+
     async def draft(self, draft_id: int, part: Rendered) -> Result:
         """Show `part` as the native draft `draft_id` (private chats), with Telegram's stop button."""
 

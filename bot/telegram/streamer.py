@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from bot.assistant.events import (
     AnswerEvent,
@@ -19,6 +20,7 @@ from bot.clock import Clock
 from bot.target import ChatTarget
 from bot.telegram.chat_action import TYPING_LASTS_SECONDS, TypingIndicator
 from bot.telegram.render import Rendered, render_markdown, split_rendered, styled
+from bot.telegram.retry_button import RetryButtons
 from bot.telegram.sender import Outbox
 from bot.telegram.surface import ReplySurface
 from bot.texts import Texts
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 DRAFT_REFRESH_SECONDS = 20.0  # a draft disappears after about 30 s without an update
 MIN_NEW_CHARACTERS = 12  # smaller growth is not worth a Telegram call (unless the answer is finished)
 MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs, scripts without spaces)
+
+# Called with the id of the answer's last message once the answer is shown and saved (the ↻ button).
+AnswerSaved = Callable[[int], Awaitable[None]]
 
 
 class ReplyStreamer:
@@ -49,9 +54,11 @@ class ReplyStreamer:
         clock: Clock,
         typing: TypingIndicator,
         on_progress: ProgressCallback | None = None,
+        on_saved: AnswerSaved | None = None,
     ) -> None:
         self._typing_indicator = typing
         self._on_progress = on_progress
+        self._on_saved = on_saved
         self._notes: list[str] = []
         self._surface = surface
         self._texts = texts
@@ -106,6 +113,18 @@ class ReplyStreamer:
             self.close()
         self._outcome.delivered = await publisher
         return self._outcome
+
+    async def saved(self) -> None:
+        """The turn is in the thread: its answer gets the ↻ button, which leaves the answer before."""
+        outcome = self._outcome
+        # A shutdown's interrupted answer is left as it is: the process is going away.
+        if self._on_saved is None or not outcome.delivered or outcome.interrupted:
+            return
+        if message_ids := self._surface.message_ids:
+            try:
+                await self._on_saved(message_ids[-1])
+            except Exception:  # a courtesy button; the answer itself is shown
+                log.warning("could not move the retry button", exc_info=True)
 
     async def close_interrupted(self, text: str) -> StreamOutcome:
         """Finish an answer a dead process left half-shown: its text with the "interrupted" notice."""
@@ -251,8 +270,10 @@ class ReplyStreamers:
         drafts: bool,
         private_interval: float,
         group_interval: float,
+        retry_buttons: RetryButtons | None = None,
     ) -> None:
         self._outbox = outbox
+        self._retry_buttons = retry_buttons
         self._typing = typing
         self._clock = clock
         self._drafts = drafts
@@ -278,4 +299,11 @@ class ReplyStreamers:
             draft_id=draft_id,
             message_ids=message_ids,
         )
-        return ReplyStreamer(surface, texts, clock=self._clock, typing=self._typing, on_progress=on_progress)
+        on_saved = None
+        if self._retry_buttons is not None and not message_ids:  # not for answers closed after a crash
+            on_saved = functools.partial(
+                self._retry_buttons.move_to, self._outbox.to(target), label=texts.retry_button
+            )
+        return ReplyStreamer(
+            surface, texts, clock=self._clock, typing=self._typing, on_progress=on_progress, on_saved=on_saved
+        )

@@ -1,4 +1,5 @@
-"""Per-user limits kept in Redis: messages per minute and an optional daily token budget."""
+"""Per-user limits kept in Redis: messages per minute and an optional daily token budget, and what each
+user asked and spent today (for /usage)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ from redis.asyncio import Redis
 from bot.keys import RedisKeys
 
 DAY = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class UserUsage:
+    """One user's day so far (UTC) and what the limits leave; None: that limit is off."""
+
+    questions: int
+    tokens: int
+    per_minute: int | None
+    left_this_minute: int | None
+    daily_tokens: int | None
+    tokens_left: int | None
+    day_ends: float  # unix seconds of the next UTC midnight, when the day's counts start again
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +77,49 @@ class UsageLimits:
         return None
 
     async def spend_tokens(self, user_id: int, tokens: int) -> None:
-        if self._daily_tokens <= 0 or tokens <= 0:
+        """Count the model's tokens of an answer (always: /usage shows them even without a budget)."""
+        if tokens <= 0:
             return
-        key = self._tokens_key(user_id, self._clock())
+        await self._count(self._tokens_key(user_id, self._clock()), tokens)
+
+    async def count_questions(self, user_id: int, questions: int = 1) -> None:
+        if questions > 0:
+            await self._count(self._keys.questions(user_id, utc_day(self._clock())), questions)
+
+    async def usage(self, user_id: int) -> UserUsage:
+        now = self._clock()
+        day = utc_day(now)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._keys.questions(user_id, day))
+            pipe.get(self._keys.tokens(user_id, day))
+            pipe.get(self._keys.rate(user_id, int(now // 60)))
+            questions, tokens, this_minute = await pipe.execute()
+        spent = int(tokens or 0)
+        per_minute = self._per_minute or None
+        daily = self._daily_tokens or None
+        return UserUsage(
+            questions=int(questions or 0),
+            tokens=spent,
+            per_minute=per_minute,
+            left_this_minute=None if per_minute is None else max(0, per_minute - int(this_minute or 0)),
+            daily_tokens=daily,
+            tokens_left=None if daily is None else max(0, daily - spent),
+            day_ends=_next_utc_midnight(now),
+        )
+
+    async def _count(self, key: str, amount: int) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incrby(key, tokens)
+            pipe.incrby(key, amount)
             pipe.expire(key, 2 * DAY)
             await pipe.execute()
 
     def _tokens_key(self, user_id: int, now: float) -> str:
-        day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
-        return self._keys.tokens(user_id, day)
+        return self._keys.tokens(user_id, utc_day(now))
+
+
+def utc_day(now: float) -> str:
+    """The UTC day of a moment, as the day part of Redis keys (`20250301`)."""
+    return datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
 
 
 def _next_utc_midnight(now: float) -> float:

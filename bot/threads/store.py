@@ -25,6 +25,22 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
+# /retry: the new answer takes the place of the thread's last answer, or follows the question when the
+# last message is the question itself (its answer failed before any text). Same guard as appending.
+_REPLACE_LAST_ANSWER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local last = redis.call('LINDEX', KEYS[2], -1)
+if not last then return 0 end
+if cjson.decode(last)['role'] == 'assistant' then
+  redis.call('LSET', KEYS[2], -1, ARGV[2])
+else
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
 
 class ThreadStore:
     """Maps a chat (or forum topic) to its current thread and keeps the thread's messages.
@@ -45,6 +61,7 @@ class ThreadStore:
         self._ttl = ttl_seconds
         self._clock = clock
         self._append = redis.register_script(_APPEND_IF_CURRENT)
+        self._replace_last = redis.register_script(_REPLACE_LAST_ANSWER)
 
     def now(self) -> float:
         return self._clock()
@@ -66,6 +83,15 @@ class ThreadStore:
         written = await self._append(
             keys=[self._keys.chat_thread(chat_key), self._keys.thread_messages(thread_id)],
             args=[thread_id, message.to_json(), self._ttl],
+        )
+        return bool(written)
+
+    async def replace_last_answer(self, chat_key: str, thread_id: str, answer: ThreadMessage) -> bool:
+        """Put `answer` in place of the thread's last answer (after the question when that has none);
+        False when the chat moved to another thread meanwhile, or the thread is empty."""
+        written = await self._replace_last(
+            keys=[self._keys.chat_thread(chat_key), self._keys.thread_messages(thread_id)],
+            args=[thread_id, answer.to_json(), self._ttl],
         )
         return bool(written)
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.assistant.client import Assistant
+from bot.assistant.client import Assistant, RequestOptions
 from bot.clock import Clock
 from bot.target import ChatTarget
 from bot.texts import Texts
@@ -19,11 +19,14 @@ from bot.threads.limits import UsageLimits
 from bot.threads.models import ThreadMessage, context_window
 from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
+from bot.threads.usage import FinishedTurn, UsageStats
 from bot.turns.streaming import Notifier, ProgressCallback, Streamer, StreamerFactory, StreamOutcome
 
 log = logging.getLogger(__name__)
 
 ToolsProvider = Callable[[], Awaitable[Sequence[dict[str, Any]]]]
+# The chat's own model, instructions and temperature, read afresh for every answer (chat key → options).
+OptionsProvider = Callable[[str], Awaitable[RequestOptions]]
 # After the grace period: time for the interrupted answers to show their notice.
 INTERRUPT_WAIT_SECONDS = 10.0
 
@@ -37,6 +40,8 @@ class Question:
     texts: Texts
     user_id: int | None = None
     author: str | None = None  # named to the model in group threads, where several people talk
+    retry: bool = False  # answer the thread's last question again, in place of its answer (no prompt)
+    messages: int = 1  # how many of the user's messages this is (a burst joins several)
 
 
 @dataclass(slots=True)
@@ -79,6 +84,8 @@ class TurnRunner:
         policy: TurnPolicy,
         clock: Clock,
         tools: ToolsProvider | None = None,
+        options: OptionsProvider | None = None,
+        stats: UsageStats | None = None,
     ) -> None:
         self._store = store
         self._gate = gate
@@ -91,6 +98,8 @@ class TurnRunner:
         self._policy = policy
         self._clock = clock
         self._tools = tools
+        self._options = options
+        self._stats = stats
         self._running: set[asyncio.Task[object]] = set()
         self._streaming: dict[str, Streamer] = {}
         self._bursts: dict[str, _Burst] = {}
@@ -154,7 +163,7 @@ class TurnRunner:
         """
         queued = on_queued or (lambda: None)
         key = question.target.key
-        burst = self._bursts.get(key)
+        burst = None if question.retry else self._bursts.get(key)
         if burst is not None:
             burst.prompts.append(question.prompt)
             burst.last_at = self._clock.now()
@@ -168,7 +177,7 @@ class TurnRunner:
         )
         streamer.show_typing()  # the first sign of life, before any waiting
         try:
-            if self._policy.burst_seconds > 0 and not self._gate.busy(key):
+            if self._policy.burst_seconds > 0 and not question.retry and not self._gate.busy(key):
                 question = await self._collect_burst(question, queued)
             return await self._take_turn(question, streamer, queued)
         except asyncio.CancelledError:
@@ -191,7 +200,7 @@ class TurnRunner:
                 await self._clock.sleep(left)
         finally:
             del self._bursts[key]
-        return replace(question, prompt="\n".join(burst.prompts))
+        return replace(question, prompt="\n".join(burst.prompts), messages=len(burst.prompts))
 
     async def _take_turn(
         self, question: Question, streamer: Streamer, queued: Callable[[], None]
@@ -242,9 +251,15 @@ class TurnRunner:
     async def _answer_in_turn(self, question: Question, streamer: Streamer) -> StreamOutcome:
         target, key = question.target, question.target.key
         thread_id = await self._store.current_thread(key)
-        user_message = ThreadMessage("user", question.prompt, self._store.now(), author=question.author)
-        await self._store.append(key, thread_id, user_message)
-        messages = await self._store.messages(thread_id)
+        if question.retry:
+            messages = _through_last_question(await self._store.messages(thread_id))
+            if not messages:
+                await self._notify(target, question.texts.retry_nothing)
+                return StreamOutcome()
+        else:
+            user_message = ThreadMessage("user", question.prompt, self._store.now(), author=question.author)
+            await self._store.append(key, thread_id, user_message)
+            messages = await self._store.messages(thread_id)
         window = context_window(
             messages,
             max_messages=self._policy.history_max_messages,
@@ -259,7 +274,10 @@ class TurnRunner:
         try:
             await self._journal.write(record)
             tools = await self._tools() if self._tools is not None else ()
-            events = self._assistant.stream([message.model_input() for message in window], tools=tools)
+            options = await self._options(key) if self._options is not None else None
+            events = self._assistant.stream(
+                [message.model_input() for message in window], tools=tools, options=options
+            )
             outcome = await streamer.run(events)
         finally:
             del self._records[key]
@@ -268,8 +286,35 @@ class TurnRunner:
         if not outcome.delivered:
             log.warning("answer in chat %s could not be shown in full (chat unreachable or refused)", key)
         answer = outcome.thread_message(self._store.now())
-        if answer is not None and not await self._store.append(key, thread_id, answer):
+        if answer is not None and not await self._save(question, thread_id, answer):
             log.info("chat %s started a new thread during the answer; not saving it", key)
-        if question.user_id is not None and outcome.finish is not None and outcome.finish.total_tokens:
-            await self._limits.spend_tokens(question.user_id, outcome.finish.total_tokens)
+        else:
+            await streamer.saved()
+        await self._count(question, outcome)
         return outcome
+
+    async def _save(self, question: Question, thread_id: str, answer: ThreadMessage) -> bool:
+        key = question.target.key
+        if question.retry:
+            return await self._store.replace_last_answer(key, thread_id, answer)
+        return await self._store.append(key, thread_id, answer)
+
+    async def _count(self, question: Question, outcome: StreamOutcome) -> None:
+        """The user's questions and tokens (limits, /usage) and the bot's daily statistics (/stats)."""
+        tokens = (outcome.finish.total_tokens if outcome.finish is not None else None) or 0
+        if question.user_id is not None:
+            await self._limits.spend_tokens(question.user_id, tokens)
+            await self._limits.count_questions(question.user_id, question.messages)
+        if self._stats is not None:
+            failure = outcome.failure.kind.value if outcome.failure is not None else None
+            await self._stats.record(
+                FinishedTurn(question.target.key, question.user_id, tokens, failure, outcome.stopped)
+            )
+
+
+def _through_last_question(messages: list[ThreadMessage]) -> list[ThreadMessage]:
+    """The thread up to and including its last question (what /retry answers again); [] without one."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            return messages[: index + 1]
+    return []

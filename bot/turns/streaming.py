@@ -58,6 +58,10 @@ class Streamer(Protocol):
         """Show the answer as `events` bring it; returns when it is shown in full (or cannot be)."""
         ...
 
+    async def saved(self) -> None:
+        """The turn `run` showed is saved in the thread: a last touch (Telegram puts its ↻ under it)."""
+        ...
+
     async def close_interrupted(self, text: str) -> StreamOutcome:
         """Finish an answer a dead process left half-shown: `text` with the "interrupted" notice."""
         ...

@@ -274,9 +274,12 @@ async def test_russian_users_get_russian_texts_and_commands_are_registered(
     await telegram.wait_for_text("Разговор пуст. Напишите вопрос, чтобы начать.", CHAT)
     registered = {key: [item["command"] for item in value] for key, value in telegram.commands.items()}
     assert len(registered) == 2
-    assert all(
-        commands == ["start", "help", "history", "reset", "stop", "kb"] for commands in registered.values()
-    )
+    menu = ["start", "help", "history", "reset", "stop", "retry", "mode", "instructions", "model"]
+    menu += ["settings", "usage", "stats", "kb"]
+    assert all(commands == menu for commands in registered.values())
+    russian = {item["command"]: item["description"] for item in telegram.commands_for("ru")}
+    assert russian["retry"] == "Ответить на последний вопрос заново"
+    assert russian["mode"] == "Выбрать режим ассистента"
 
 
 async def test_unknown_buttons_and_commands_get_an_answer(telegram: FakeTelegram, run_bot: BotRunner) -> None:

@@ -13,15 +13,10 @@ from bot.texts import ENGLISH
 from bot.threads.models import MessageStatus, ThreadMessage
 from tests.conftest import BotRunner
 from tests.fakes.telegram import FakeTelegram, SentMessage, utf16_len
-from tests.helpers import START, seed, seeded_messages
+from tests.helpers import START, buttons, seed, seeded_messages
 
 CHAT = 2002
 GROUP = -1002003
-
-
-def buttons(message: SentMessage) -> list[dict[str, Any]]:
-    markup = message.reply_markup or {}
-    return [button for row in markup.get("inline_keyboard", []) for button in row]
 
 
 def button(message: SentMessage, label: str) -> dict[str, Any]:

@@ -23,6 +23,12 @@ from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BufferedInputFile,
+    ChatMemberAdministrator,
+    ChatMemberBanned,
+    ChatMemberLeft,
+    ChatMemberMember,
+    ChatMemberOwner,
+    ChatMemberRestricted,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     MessageEntity,
@@ -296,3 +302,43 @@ async def test_send_document_roundtrip(bot: Bot, fake: FakeTelegram) -> None:
 async def test_wait_until_times_out_with_message(fake: FakeTelegram) -> None:
     with pytest.raises(AssertionError, match=r"not met within 0\.05s"):
         await fake.wait_until(lambda: False, timeout=0.05)
+
+
+async def test_get_chat_member_statuses_parse_as_aiogram_types(bot: Bot, fake: FakeTelegram) -> None:
+    group = -100777
+    fake.user_message(group, "hi", chat_type="supergroup", user_id=1)
+    fake.set_member(group, 2, "creator", custom_title="Boss")
+    fake.set_member(group, 3, "administrator")
+    fake.set_member(group, 4, "restricted", can_send_messages=False)
+    fake.set_member(group, 5, "kicked", until_date=0)
+    fake.callback_query(1001, 1, "x", user_id=6)  # seen, but never in the group
+
+    expected = {
+        1: ChatMemberMember,
+        2: ChatMemberOwner,
+        3: ChatMemberAdministrator,
+        4: ChatMemberRestricted,
+        5: ChatMemberBanned,
+        6: ChatMemberLeft,
+    }
+    for user_id, kind in expected.items():
+        member = await bot.get_chat_member(group, user_id)
+        assert isinstance(member, kind), (user_id, member)
+        assert member.user.id == user_id
+    owner = await bot.get_chat_member(group, 2)
+    assert isinstance(owner, ChatMemberOwner) and owner.custom_title == "Boss"
+    restricted = await bot.get_chat_member(group, 4)
+    assert isinstance(restricted, ChatMemberRestricted) and not restricted.can_send_messages
+    fake.set_member(group, 3, "member")  # demoted
+    assert (await bot.get_chat_member(group, 3)).status == "member"
+
+
+async def test_get_chat_member_errors_and_private_chats(bot: Bot, fake: FakeTelegram) -> None:
+    fake.user_message(CHAT, "hello")
+    assert (await bot.get_chat_member(CHAT, CHAT)).status == "member"
+    with pytest.raises(TelegramBadRequest, match="user not found"):
+        await bot.get_chat_member(CHAT, 424242)
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.get_chat_member(-100999, CHAT)
+    with pytest.raises(ValueError, match="unknown status"):
+        fake.set_member(-100999, 1, "owner")

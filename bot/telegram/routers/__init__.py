@@ -7,9 +7,16 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.telegram.routers import basics, conversation, history, knowledge
+from bot.telegram.routers import basics, conversation, history, knowledge, settings, usage
 
 
 def build_routers() -> list[Router]:
     """In order: commands and documents first, the catch-all question handler last."""
-    return [basics.router(), history.router(), knowledge.router(), conversation.router()]
+    return [
+        basics.router(),
+        history.router(),
+        knowledge.router(),
+        settings.router(),
+        usage.router(),
+        conversation.router(),
+    ]

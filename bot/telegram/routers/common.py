@@ -17,3 +17,12 @@ def texts_of(message: Message) -> Texts:
 async def reply(outbox: Outbox, message: Message, text: str) -> None:
     """Our own plain-text reply to a message (in its topic)."""
     await outbox.to(chat_target(message)).send_parts([Rendered(text)])
+
+
+def human_size(size: int) -> str:
+    """A file size as people read it: 512 B, 3.4 KB, 12.0 MB."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 2**20:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 2**20:.1f} MB"

@@ -1,4 +1,4 @@
-"""Questions and their answers: text messages, /stop, /reset, and everything that is not text."""
+"""Questions and their answers: text messages, /stop, /reset, /retry (and ↻), and whatever is not text."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.telegram.addressing import author_name, question_for, replies_to
+from bot.telegram.middlewares.callback_answers import answer_quietly
+from bot.telegram.retry_button import RETRY_CALLBACK, RetryButtons
 from bot.telegram.routers.common import reply, texts_of
 from bot.telegram.sender import Outbox
 from bot.telegram.surface import STOP_CALLBACK
@@ -43,6 +45,50 @@ def router() -> Router:
         target = chat_target(query)
         stopped = target is not None and await runner.stop(target.key)
         callback_answer.text = texts.stopping if stopped else texts.nothing_to_stop
+
+    @router.message(Command("retry"))
+    async def retry(
+        message: Message,
+        outbox: Outbox,
+        runner: TurnRunner,
+        limits: UsageLimits,
+        is_admin: bool,
+        handoff: Callable[[], None] | None = None,
+    ) -> None:
+        texts = texts_of(message)
+        user_id = message.from_user.id if message.from_user else None
+        if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
+            await reply(outbox, message, _limit_text(hit, texts))
+            return
+        again = Question(chat_target(message), "", texts, user_id, author_name(message), retry=True)
+        await runner.answer(again, on_queued=handoff)
+
+    @router.callback_query(F.data == RETRY_CALLBACK)
+    async def retry_button(
+        query: CallbackQuery,
+        callback_answer: CallbackAnswer,
+        outbox: Outbox,
+        runner: TurnRunner,
+        limits: UsageLimits,
+        retry_buttons: RetryButtons,
+        is_admin: bool,
+    ) -> None:
+        texts = texts_for(query.from_user.language_code)
+        target = chat_target(query)
+        if target is None or query.message is None:
+            callback_answer.text = texts.retry_not_last
+            return
+        if not await retry_buttons.is_current(target.key, query.message.message_id):
+            callback_answer.text = texts.retry_not_last
+            await retry_buttons.take_off(outbox.to(target), query.message.message_id)
+            return
+        if not is_admin and (hit := await limits.admit(query.from_user.id)):
+            callback_answer.text, callback_answer.show_alert = _limit_text(hit, texts), True
+            return
+        # Answered now: the new answer takes a while, and the button should not spin meanwhile.
+        callback_answer.disabled = True
+        await answer_quietly(query, texts.retrying)
+        await runner.answer(Question(target, "", texts, query.from_user.id, retry=True))
 
     @router.stopped_message_generation()
     async def stop_draft(event: MessageGenerationStopped, runner: TurnRunner) -> None:

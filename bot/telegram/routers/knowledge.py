@@ -23,7 +23,7 @@ from bot.assistant.knowledge import (
 )
 from bot.keyed_lock import KeyedLock
 from bot.telegram.render import Rendered, split_rendered, styled
-from bot.telegram.routers.common import reply, texts_of
+from bot.telegram.routers.common import human_size, reply, texts_of
 from bot.telegram.sender import Outbox
 from bot.telegram.targets import chat_target, is_private
 from bot.texts import Texts, texts_for
@@ -168,7 +168,7 @@ def _listing(documents: list[Document], texts: Texts) -> tuple[str, InlineKeyboa
         status = document.status if not document.error else f"{document.status} ({document.error})"
         lines.append(
             kb.entry.format(
-                number=number, name=document.name, size=_size(document.size), status=status, when=when
+                number=number, name=document.name, size=human_size(document.size), status=status, when=when
             )
         )
         data = f"{DELETE_PREFIX}{document.file_id}"
@@ -200,11 +200,3 @@ async def _search(
         )
         body = body + Rendered(f"\n{excerpt}")
     await outbox.to(chat_target(message)).send_parts(split_rendered(body))
-
-
-def _size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 2**20:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / 2**20:.1f} MB"

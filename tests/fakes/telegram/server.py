@@ -33,6 +33,43 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_DOWNLOAD = 20 * 1024 * 1024
 DEFAULT_GROUP_USER_ID = 111111
+MEMBER_STATUSES = frozenset({"creator", "administrator", "member", "restricted", "left", "kicked"})
+# What an administrator may do when a test does not say (a typical admin: everything but promoting).
+ADMIN_RIGHTS = {
+    "can_be_edited": False,
+    "can_manage_chat": True,
+    "can_delete_messages": True,
+    "can_manage_video_chats": True,
+    "can_restrict_members": True,
+    "can_promote_members": False,
+    "can_change_info": True,
+    "can_invite_users": True,
+    "can_post_stories": False,
+    "can_edit_stories": False,
+    "can_delete_stories": False,
+    "can_send_welcome_messages": False,
+    "can_pin_messages": True,
+    "can_manage_topics": True,
+}
+# A restricted member's permissions when a test does not say: may read and write text only.
+RESTRICTED_RIGHTS = {
+    "can_send_messages": True,
+    "can_send_audios": False,
+    "can_send_documents": False,
+    "can_send_photos": False,
+    "can_send_videos": False,
+    "can_send_video_notes": False,
+    "can_send_voice_notes": False,
+    "can_send_polls": False,
+    "can_send_other_messages": False,
+    "can_add_web_page_previews": False,
+    "can_react_to_messages": True,
+    "can_edit_tag": False,
+    "can_change_info": False,
+    "can_invite_users": False,
+    "can_pin_messages": False,
+    "can_manage_topics": False,
+}
 
 # fmt: off
 CHAT_ACTIONS = frozenset({
@@ -72,8 +109,12 @@ class FakeTelegram:
     and sendDocument. Scripted failures from ``fail_next`` take precedence over everything else.
 
     Like the server, message text is stripped of leading/trailing whitespace (entities are shifted).
-    Unlike it, chats are created on first use (no "chat not found"), and url/mention/... entities are not
-    auto-detected in plain text.
+    Unlike it, chats are created on first use (no "chat not found", except from getChatMember), and
+    url/mention/... entities are not auto-detected in plain text.
+
+    Members (getChatMember): whoever wrote in a group is a "member" of it until `set_member` says
+    otherwise (creator, administrator, restricted, left, kicked); a user the fake has seen elsewhere has
+    "left" a group they never wrote in; a user it has never seen is "user not found".
     """
 
     def __init__(
@@ -102,6 +143,8 @@ class FakeTelegram:
         self._poll_generation = 0
         self._closing = False
         self._chats: dict[int, dict[str, Any]] = {}
+        self._users: dict[int, dict[str, Any]] = {}
+        self._members: dict[int, dict[int, dict[str, Any]]] = {}  # chat -> user -> member fields
         self._messages: dict[int, dict[int, dict[str, Any]]] = {}  # chat -> message_id -> API Message
         self._last_message_id: dict[int, int] = {}
         self._sent: dict[tuple[int, int], SentMessage] = {}
@@ -131,6 +174,7 @@ class FakeTelegram:
             "answercallbackquery": self._answer_callback_query,
             "sendmessagedraft": self._send_message_draft,
             "getchat": self._get_chat,
+            "getchatmember": self._get_chat_member,
             "senddocument": self._send_document,
             "getfile": self._get_file,
         }
@@ -211,6 +255,7 @@ class FakeTelegram:
         sender: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
         if language_code is not None:
             sender["language_code"] = language_code
+        self._seen(sender, chat_id)
         msg: dict[str, Any] = {
             "message_id": self._new_message_id(chat_id),
             "from": sender,
@@ -253,10 +298,30 @@ class FakeTelegram:
             "chat_instance": str(chat_id),
             "data": data,
         }
+        self._users.setdefault(query["from"]["id"], dict(query["from"]))
         if (msg := self._find_message(chat_id, message_id)) is not None:
             query["message"] = msg
         self.add_update({"callback_query": query})
         return query
+
+    def set_member(
+        self,
+        chat_id: int,
+        user_id: int,
+        status: str,
+        *,
+        first_name: str = "Alice",
+        chat_type: str = "supergroup",
+        **fields: Any,
+    ) -> None:
+        """Make `user_id` a member of the group with `status` (creator, administrator, member,
+        restricted, left, kicked); `fields` override the status's defaults (is_anonymous, custom_title,
+        can_* rights, until_date)."""
+        if status not in MEMBER_STATUSES:
+            raise ValueError(f"unknown status {status!r}; expected one of {sorted(MEMBER_STATUSES)}")
+        self._chat(chat_id, chat_type=chat_type)
+        self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": first_name})
+        self._members.setdefault(chat_id, {})[user_id] = {"status": status, **fields}
 
     def block_chat(self, chat_id: int) -> None:
         self._blocked.add(chat_id)
@@ -483,6 +548,12 @@ class FakeTelegram:
         if is_forum and chat["type"] == "supergroup":
             chat["is_forum"] = True
         return chat
+
+    def _seen(self, user: dict[str, Any], chat_id: int) -> None:
+        """A user wrote in a chat: they are known, and in a group they are (at least) a member of it."""
+        self._users[user["id"]] = dict(user)
+        if chat_id < 0:
+            self._members.setdefault(chat_id, {}).setdefault(user["id"], {"status": "member"})
 
     def _new_message_id(self, chat_id: int) -> int:
         self._last_message_id[chat_id] = self._last_message_id.get(chat_id, 0) + 1
@@ -802,6 +873,38 @@ class FakeTelegram:
             False,
         )
         return {**chat, "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
+
+    def _get_chat_member(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        user_id = params.get("user_id")
+        if chat_id not in self._chats:
+            raise bad_request("chat not found")
+        if not isinstance(user_id, int):
+            raise bad_request("user_id is empty" if user_id in (None, "") else "invalid user_id specified")
+        if user_id == self.bot_id:
+            return {"status": "member", "user": self.bot_user}
+        user = self._users.get(user_id)
+        if user is None:
+            raise bad_request("user not found")
+        public = {
+            key: user[key] for key in ("id", "is_bot", "first_name", "last_name", "username") if key in user
+        }
+        if chat_id > 0:  # a private chat has one member besides the bot: its user
+            if user_id != chat_id:
+                raise bad_request("user not found")
+            return {"status": "member", "user": public}
+        fields = dict(self._members.get(chat_id, {}).get(user_id, {"status": "left"}))
+        status = fields.pop("status")
+        base: dict[str, Any] = {}
+        if status == "creator":
+            base = {"is_anonymous": False}
+        elif status == "administrator":
+            base = {"is_anonymous": False, **ADMIN_RIGHTS}
+        elif status == "restricted":
+            base = {"is_member": True, "until_date": 0, **RESTRICTED_RIGHTS}
+        elif status == "kicked":
+            base = {"until_date": 0}
+        return {"status": status, "user": public, **base, **fields}
 
     def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = self._chat_id(params)
