@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run chat test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m bot
+
+# The console chat: `make chat`, or `make chat ARGS='--thread work'` / `ARGS='--once "question"'`.
+chat: $(STAMP)
+	$(PY) -m bot chat $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m ruff check bot tests bench

@@ -1,4 +1,5 @@
-"""`python -m bot`: check the settings, then run the bot (`python -m bot kb`: the CLI).
+"""`python -m bot`: check the settings, then run the bot (`python -m bot kb`: the knowledge base CLI;
+`python -m bot chat`: the console chat).
 
 With WEBHOOK_URL set the bot runs in webhook mode, otherwise with long polling.
 """
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.cli import main as cli_main
 
         return cli_main(args)
+    if args[:1] == ["chat"]:
+        from bot.console.cli import main as chat_main
+
+        return chat_main(args[1:])
     try:
         settings = load_settings()
     except SettingsError as error:

@@ -82,6 +82,19 @@ class UsageTexts:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleTexts:
+    """The console chat (`python -m bot chat`)."""
+
+    banner: str  # {thread}, {model}, {store}
+    help: str
+    leave_hint: str
+    thread_title: str  # {thread}
+    unknown_command: str  # {command}
+    models_none: str
+    thinking: str
+
+
+@dataclass(frozen=True, slots=True)
 class Texts:
     """One language's user-facing texts."""
 
@@ -129,6 +142,7 @@ class Texts:
     kb: KnowledgeTexts
     settings: SettingsTexts
     usage: UsageTexts
+    console: ConsoleTexts
 
 
 ENGLISH = Texts(
@@ -316,6 +330,28 @@ ENGLISH = Texts(
             FailureKind.ERROR: "other errors",
         },
     ),
+    console=ConsoleTexts(
+        banner=(
+            "Console chat · thread “{thread}” · model {model} · store {store}\n"
+            "Type a question. /help lists the commands; Ctrl-C stops an answer; exit or Ctrl-D leaves."
+        ),
+        help=(
+            "/history — the whole thread\n"
+            "/reset — forget it and start a new one\n"
+            "/retry — answer the last question again\n"
+            "/stop — stop the answer being written (or Ctrl-C)\n"
+            "/mode [NAME] — the modes, or switch to one\n"
+            "/model [NAME|default] — the models, or switch to one\n"
+            "/instructions [TEXT|reset] — this thread's own instructions\n"
+            "/settings [reset] — this thread's settings\n"
+            "exit or Ctrl-D — print the whole thread and leave"
+        ),
+        leave_hint="(exit or Ctrl-D leaves; Ctrl-C stops a running answer)",
+        thread_title="Thread “{thread}”",
+        unknown_command="Unknown command {command}: /help lists them.",
+        models_none="ALLOWED_MODELS is empty: this thread uses {model}.",
+        thinking="thinking…",
+    ),
 )
 
 RUSSIAN = Texts(
@@ -499,6 +535,28 @@ RUSSIAN = Texts(
             FailureKind.REJECTED: "отклонённые запросы",
             FailureKind.ERROR: "другие ошибки",
         },
+    ),
+    console=ConsoleTexts(
+        banner=(
+            "Консольный чат · тред «{thread}» · модель {model} · хранилище {store}\n"
+            "Напишите вопрос. /help — список команд; Ctrl-C останавливает ответ; exit или Ctrl-D — выход."
+        ),
+        help=(
+            "/history — весь тред\n"
+            "/reset — забыть его и начать новый\n"
+            "/retry — ответить на последний вопрос заново\n"
+            "/stop — остановить ответ (или Ctrl-C)\n"
+            "/mode [ИМЯ] — режимы или переключиться на режим\n"
+            "/model [ИМЯ|default] — модели или переключиться на модель\n"
+            "/instructions [ТЕКСТ|reset] — свои указания этого треда\n"
+            "/settings [reset] — настройки этого треда\n"
+            "exit или Ctrl-D — напечатать весь тред и выйти"
+        ),
+        leave_hint="(exit или Ctrl-D — выход; Ctrl-C останавливает ответ)",
+        thread_title="Тред «{thread}»",
+        unknown_command="Неизвестная команда {command}: /help — список команд.",
+        models_none="ALLOWED_MODELS пуст: этот тред использует {model}.",
+        thinking="думаю…",
     ),
 )
 

@@ -17,7 +17,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.telegram.render import TELEGRAM_TEXT_LIMIT, Rendered, split_rendered, styled
 from bot.texts import Texts
-from bot.threads.models import MessageStatus, ThreadMessage
+from bot.threads.labels import entry_label, utc_minute
+from bot.threads.models import ThreadMessage
 
 PREVIEW_CHARS = 600  # a long message is cut to this in the listing, so a page holds several entries
 SOURCES_CHARS = 300
@@ -44,20 +45,6 @@ def thread_token(thread_id: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- formatting
-
-
-def utc_minute(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def entry_label(message: ThreadMessage, texts: Texts) -> str:
-    """Who spoke and when, e.g. `You · 2025-03-01 12:30 UTC (incomplete)`."""
-    # Group threads keep the name of whoever asked; "You" would not say which member it was.
-    who = (message.author or texts.you) if message.role == "user" else texts.assistant
-    label = f"{who} · {utc_minute(message.time)}"
-    if message.status is MessageStatus.INCOMPLETE:
-        label += f" {texts.incomplete_mark}"
-    return label
 
 
 def shorten(text: str, limit: int) -> str:

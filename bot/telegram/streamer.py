@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from bot.assistant.events import (
     AnswerEvent,
-    Citation,
-    Finished,
     TextDelta,
     Tool,
     ToolActivity,
@@ -24,7 +22,7 @@ from bot.telegram.retry_button import RetryButtons
 from bot.telegram.sender import Outbox
 from bot.telegram.surface import ReplySurface
 from bot.texts import Texts
-from bot.turns.streaming import ProgressCallback, StreamOutcome
+from bot.turns.streaming import ProgressCallback, StreamOutcome, closing_notice
 
 log = logging.getLogger(__name__)
 
@@ -138,21 +136,14 @@ class ReplyStreamer:
             self._take(event)
 
     def _take(self, event: AnswerEvent) -> None:
-        outcome = self._outcome
-        if isinstance(event, TextDelta):
-            outcome.text += event.text
-            self._wake.set()
-        elif isinstance(event, ToolActivity):
-            if self._tool is None and not outcome.text:
+        if isinstance(event, ToolActivity):
+            if self._tool is None and not self._outcome.text:
                 self._tool = event.tool
                 self._wake.set()
-        elif isinstance(event, Citation):
-            if event not in outcome.citations:
-                outcome.citations.append(event)
-        elif isinstance(event, Finished):
-            outcome.finish = event
-        else:
-            outcome.failure = event
+            return
+        self._outcome.add(event)
+        if isinstance(event, TextDelta):
+            self._wake.set()
 
     async def _keep_typing(self) -> None:
         target = self._surface.target
@@ -222,7 +213,7 @@ class ReplyStreamer:
     def _final_frame(self) -> list[Rendered]:
         outcome = self._outcome
         body = render_markdown(outcome.text) if outcome.text.strip() else Rendered("")
-        notice = self._closing_notice()
+        notice = closing_notice(outcome, self._texts)
         if not body.text:
             # Nothing was written: the notice (or a plain error) is the whole reply.
             return split_rendered(styled(notice or self._texts.empty_answer))
@@ -232,18 +223,6 @@ class ReplyStreamer:
         if outcome.citations:
             body = body + Rendered("\n\n") + self._sources()
         return split_rendered(body)
-
-    def _closing_notice(self) -> str:
-        outcome = self._outcome
-        if outcome.stopped:
-            return self._texts.interrupted_notice if outcome.interrupted else self._texts.stopped_notice
-        if outcome.failure is not None:
-            if outcome.text.strip():
-                return self._texts.failure_mid_stream
-            return self._texts.failure_before_text[outcome.failure.kind]
-        if outcome.finish is not None:
-            return self._texts.finish_notice[outcome.finish.reason]
-        return ""
 
     def _sources(self) -> Rendered:
         rendered = styled(f"{self._texts.sources}:", "bold")

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from bot.assistant.client import RequestOptions
 from bot.assistant.modes import Mode, ModeBook
+from bot.texts import Texts
 from bot.threads.chat_settings import ChatSettings, ChatSettingsStore
 
 OWN_INSTRUCTIONS_HEADER = "Additional instructions for this chat, set by its members:"
+INSTRUCTIONS_PREVIEW = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +105,55 @@ class ChatProfiles:
 
     async def reset(self, chat_key: str) -> None:
         await self._store.clear(chat_key)
+
+
+# ---------------------------------------------------------------------------------------- shown to people
+# The same words in Telegram and in the console chat.
+
+
+def mode_listing(profile: ChatProfile, modes: ModeBook, texts: Texts) -> str:
+    """The modes, one a line with its description, the chat's current one marked."""
+    words, language = texts.settings, texts.language
+    lines = [words.mode_title.format(mode=profile.mode.title(language)), ""]
+    for mode in modes.modes:
+        mark = words.current_mark if mode.name == profile.mode.name else "•"
+        lines.append(
+            words.mode_entry.format(mark=mark, title=mode.title(language), description=mode.about(language))
+        )
+    return "\n".join(lines)
+
+
+def mode_changed(mode: Mode, texts: Texts) -> str:
+    return texts.settings.mode_set.format(
+        mode=mode.title(texts.language), applies=texts.settings.applies_next
+    )
+
+
+def model_changed(profile: ChatProfile, texts: Texts) -> str:
+    return texts.settings.model_set.format(model=profile.model, applies=texts.settings.applies_next)
+
+
+def instructions_shown(profile: ChatProfile, texts: Texts) -> str:
+    if profile.own_instructions is None:
+        return texts.settings.instructions_none
+    mode = profile.mode.title(texts.language)
+    return texts.settings.instructions_show.format(mode=mode, text=profile.own_instructions)
+
+
+def overview(profile: ChatProfile, texts: Texts) -> str:
+    """/settings: the mode, model, temperature and own instructions (shortened) of the chat."""
+    words, language = texts.settings, texts.language
+    own = profile.own_instructions
+    if own is not None and len(own) > INSTRUCTIONS_PREVIEW:
+        own = own[:INSTRUCTIONS_PREVIEW].rstrip() + "…"
+    return words.overview.format(
+        mode=profile.mode.title(language),
+        description=profile.mode.about(language),
+        model=profile.model,
+        temperature=f"{profile.temperature:g}",
+        instructions=own or words.own_none,
+    )
+
+
+def defaults_restored(profile: ChatProfile, texts: Texts) -> str:
+    return texts.settings.reset_done.format(mode=profile.mode.title(texts.language), model=profile.model)

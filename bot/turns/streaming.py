@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.assistant.events import AnswerEvent, Citation, Failed, Finished
+from bot.assistant.events import AnswerEvent, Citation, Failed, Finished, TextDelta
 from bot.target import ChatTarget
 from bot.texts import Texts
 from bot.threads.models import MessageStatus, ThreadMessage
@@ -27,6 +27,18 @@ class StreamOutcome:
     interrupted: bool = False  # stopped by a shutdown (or a crash) rather than by the user
     delivered: bool = False
 
+    def add(self, event: AnswerEvent) -> None:
+        """Take in one of the model's events (tool activity is for the display alone)."""
+        if isinstance(event, TextDelta):
+            self.text += event.text
+        elif isinstance(event, Citation):
+            if event not in self.citations:
+                self.citations.append(event)
+        elif isinstance(event, Finished):
+            self.finish = event
+        elif isinstance(event, Failed):
+            self.failure = event
+
     @property
     def complete(self) -> bool:
         return self.finish is not None and self.failure is None and not self.stopped
@@ -37,6 +49,19 @@ class StreamOutcome:
             return None
         status = MessageStatus.COMPLETE if self.complete else MessageStatus.INCOMPLETE
         return ThreadMessage("assistant", self.text, time, status, tuple(c.title for c in self.citations))
+
+
+def closing_notice(outcome: StreamOutcome, texts: Texts) -> str:
+    """The line under an answer that says how it ended ("" for a complete one)."""
+    if outcome.stopped:
+        return texts.interrupted_notice if outcome.interrupted else texts.stopped_notice
+    if outcome.failure is not None:
+        if outcome.text.strip():
+            return texts.failure_mid_stream
+        return texts.failure_before_text[outcome.failure.kind]
+    if outcome.finish is not None:
+        return texts.finish_notice[outcome.finish.reason]
+    return ""
 
 
 class Streamer(Protocol):

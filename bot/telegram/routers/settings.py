@@ -22,10 +22,18 @@ from bot.telegram.sender import Outbox
 from bot.telegram.targets import chat_target
 from bot.texts import Texts, texts_for
 from bot.threads.chat_settings import MAX_INSTRUCTIONS_CHARS
-from bot.turns.profiles import ChatProfile, ChatProfiles
+from bot.turns.profiles import (
+    ChatProfile,
+    ChatProfiles,
+    defaults_restored,
+    instructions_shown,
+    mode_changed,
+    mode_listing,
+    model_changed,
+    overview,
+)
 
 RESET_WORDS = frozenset({"reset", "default", "clear", "сброс"})
-INSTRUCTIONS_PREVIEW = 600
 DEFAULT_MODEL_INDEX = -1
 
 
@@ -68,7 +76,7 @@ def router() -> Router:
             await reply(outbox, message, texts.settings.mode_unknown.format(name=wanted))
             return
         await profiles.choose_mode(target.key, chosen)
-        await reply(outbox, message, _mode_set(chosen.title(texts.language), texts))
+        await reply(outbox, message, mode_changed(chosen, texts))
 
     @router.callback_query(ModePick.filter())
     async def mode_button(
@@ -88,7 +96,7 @@ def router() -> Router:
             callback_answer.text, callback_answer.show_alert = texts.settings.stale_list, True
             return
         await profiles.choose_mode(target.key, chosen)
-        callback_answer.text = _mode_set(chosen.title(texts.language), texts)
+        callback_answer.text = mode_changed(chosen, texts)
         text, markup = _mode_listing(await profiles.profile(target.key), profiles, texts)
         assert query.message is not None
         await outbox.to(target).edit(query.message.message_id, Rendered(text), markup=markup)
@@ -122,7 +130,7 @@ def router() -> Router:
             await reply(outbox, message, texts.settings.model_unknown.format(name=wanted))
             return
         profile = await profiles.profile(target.key)
-        await reply(outbox, message, _model_set(profile.model, texts))
+        await reply(outbox, message, model_changed(profile, texts))
 
     @router.callback_query(ModelPick.filter())
     async def model_button(
@@ -146,7 +154,7 @@ def router() -> Router:
             callback_answer.text, callback_answer.show_alert = texts.settings.stale_list, True
             return
         profile = await profiles.profile(target.key)
-        callback_answer.text = _model_set(profile.model, texts)
+        callback_answer.text = model_changed(profile, texts)
         text, markup = _model_listing(profile, profiles, texts)
         assert query.message is not None
         await outbox.to(target).edit(query.message.message_id, Rendered(text), markup=markup)
@@ -163,15 +171,8 @@ def router() -> Router:
         texts, target = texts_of(message), chat_target(message)
         wanted = (command.args or "").strip()
         profile = await profiles.profile(target.key)
-        mode_title = profile.mode.title(texts.language)
         if not wanted:
-            if profile.own_instructions is None:
-                await reply(outbox, message, texts.settings.instructions_none)
-            else:
-                shown = texts.settings.instructions_show.format(
-                    mode=mode_title, text=profile.own_instructions
-                )
-                await reply(outbox, message, shown)
+            await reply(outbox, message, instructions_shown(profile, texts))
             return
         if not await _may_change(message, outbox, chat_admins, is_admin, texts):
             return
@@ -179,11 +180,11 @@ def router() -> Router:
             await profiles.set_instructions(target.key, None)
             await reply(outbox, message, texts.settings.instructions_cleared)
         elif len(wanted) > MAX_INSTRUCTIONS_CHARS:
-            await reply(
-                outbox, message, texts.settings.instructions_too_long.format(limit=MAX_INSTRUCTIONS_CHARS)
-            )
+            too_long = texts.settings.instructions_too_long.format(limit=MAX_INSTRUCTIONS_CHARS)
+            await reply(outbox, message, too_long)
         else:
             await profiles.set_instructions(target.key, wanted)
+            mode_title = profile.mode.title(texts.language)
             await reply(outbox, message, texts.settings.instructions_set.format(mode=mode_title))
 
     @router.message(Command("settings"))
@@ -201,13 +202,10 @@ def router() -> Router:
             if not await _may_change(message, outbox, chat_admins, is_admin, texts):
                 return
             await profiles.reset(target.key)
-            profile = await profiles.profile(target.key)
-            done = texts.settings.reset_done.format(
-                mode=profile.mode.title(texts.language), model=profile.model
-            )
+            done = defaults_restored(await profiles.profile(target.key), texts)
             await reply(outbox, message, done)
             return
-        await reply(outbox, message, _overview(await profiles.profile(target.key), texts))
+        await reply(outbox, message, overview(await profiles.profile(target.key), texts))
 
     return router
 
@@ -251,30 +249,16 @@ async def _press_target(
     return target
 
 
-def _mode_set(title: str, texts: Texts) -> str:
-    return texts.settings.mode_set.format(mode=title, applies=texts.settings.applies_next)
-
-
-def _model_set(model: str, texts: Texts) -> str:
-    return texts.settings.model_set.format(model=model, applies=texts.settings.applies_next)
-
-
 def _mode_listing(
     profile: ChatProfile, profiles: ChatProfiles, texts: Texts
 ) -> tuple[str, InlineKeyboardMarkup]:
-    language, words = texts.language, texts.settings
-    lines = [words.mode_title.format(mode=profile.mode.title(language)), ""]
     keyboard = InlineKeyboardBuilder()
     for index, mode in enumerate(profiles.modes.modes):
-        current = mode.name == profile.mode.name
-        mark = words.current_mark if current else "•"
-        lines.append(
-            words.mode_entry.format(mark=mark, title=mode.title(language), description=mode.about(language))
-        )
-        label = f"{words.current_mark} {mode.title(language)}" if current else mode.title(language)
+        title = mode.title(texts.language)
+        label = f"{texts.settings.current_mark} {title}" if mode.name == profile.mode.name else title
         keyboard.button(text=label[:64], callback_data=ModePick(index=index, check=mode.check))
     keyboard.adjust(2)
-    return "\n".join(lines)[:4000], keyboard.as_markup()
+    return mode_listing(profile, profiles.modes, texts)[:4000], keyboard.as_markup()
 
 
 def _model_listing(
@@ -291,17 +275,3 @@ def _model_listing(
         keyboard.button(text=shown[:64], callback_data=ModelPick(index=index, check=name_check(entry)))
     keyboard.adjust(1)
     return words.model_title.format(model=profile.model), keyboard.as_markup()
-
-
-def _overview(profile: ChatProfile, texts: Texts) -> str:
-    words, language = texts.settings, texts.language
-    own = profile.own_instructions
-    if own is not None and len(own) > INSTRUCTIONS_PREVIEW:
-        own = own[:INSTRUCTIONS_PREVIEW].rstrip() + "…"
-    return words.overview.format(
-        mode=profile.mode.title(language),
-        description=profile.mode.about(language),
-        model=profile.model,
-        temperature=f"{profile.temperature:g}",
-        instructions=own or words.own_none,
-    )

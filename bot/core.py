@@ -1,0 +1,129 @@
+"""The part of the composition root every front end shares: Redis, threads, limits, the model, the
+chats' settings — everything but how answers are shown. `bot.factory` adds Telegram to it; the console
+chat adds a terminal. Nothing here imports aiogram, so the console starts quickly.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from openai import AsyncOpenAI
+from redis.asyncio import Redis
+
+from bot.assistant.client import Assistant, build_openai_client
+from bot.assistant.knowledge import KnowledgeBase
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.keys import RedisKeys
+from bot.storage import build_redis
+from bot.threads.chat_settings import ChatSettingsStore
+from bot.threads.gate import TurnGate
+from bot.threads.journal import AnswerJournal
+from bot.threads.limits import UsageLimits
+from bot.threads.signals import StopSignals
+from bot.threads.store import ThreadStore
+from bot.threads.usage import UsageStats
+from bot.turns.profiles import ChatProfiles
+from bot.turns.runner import TurnPolicy, TurnRunner
+from bot.turns.streaming import Notifier, StreamerFactory
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """What answering needs whatever shows the answers: Redis, threads, limits, the model, chat settings."""
+
+    settings: Settings
+    clock: Clock
+    keys: RedisKeys
+    redis: Redis
+    store_description: str  # for the start-up log line (no password)
+    store: ThreadStore
+    gate: TurnGate
+    journal: AnswerJournal
+    signals: StopSignals
+    limits: UsageLimits
+    usage_stats: UsageStats
+    profiles: ChatProfiles
+    openai: AsyncOpenAI
+    assistant: Assistant
+    knowledge: KnowledgeBase
+
+    def runner(
+        self,
+        streamer_factory: StreamerFactory,
+        notify: Notifier,
+        *,
+        journal: AnswerJournal | None = None,
+        bursts: bool = True,
+    ) -> TurnRunner:
+        """The turn runner with answers shown by `streamer_factory` (Telegram's, or a terminal's);
+        `bursts=False` answers every message on its own (a terminal sends whole lines)."""
+        settings = self.settings
+        return TurnRunner(
+            store=self.store,
+            gate=self.gate,
+            signals=self.signals,
+            journal=journal or self.journal,
+            limits=self.limits,
+            assistant=self.assistant,
+            streamer_factory=streamer_factory,
+            notify=notify,
+            policy=TurnPolicy(
+                history_max_messages=settings.history_max_messages,
+                history_max_chars=settings.history_max_chars,
+                burst_seconds=settings.burst_seconds if bursts else 0.0,
+                queue_notice_seconds=settings.queue_notice_seconds,
+            ),
+            clock=self.clock,
+            tools=functools.partial(self.knowledge.tools, settings),
+            options=self.profiles.options,
+            stats=self.usage_stats,
+        )
+
+
+def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
+    clock = clock or SystemClock()
+    keys = RedisKeys(settings.redis_prefix)
+    redis, store_description = build_redis(settings)
+    openai = build_openai_client(settings)
+    # openai imports (and pydantic builds) the Responses types on first use; doing it now keeps that
+    # half-second stall out of the first burst of questions.
+    _ = openai.responses, openai.vector_stores
+    return Core(
+        settings=settings,
+        clock=clock,
+        keys=keys,
+        redis=redis,
+        store_description=store_description,
+        store=ThreadStore(redis, keys=keys, ttl_seconds=settings.thread_ttl_seconds),
+        gate=TurnGate(redis, keys=keys, lease_seconds=settings.turn_lease_seconds),
+        journal=AnswerJournal(redis, keys=keys),
+        signals=StopSignals(redis, keys=keys),
+        limits=UsageLimits(
+            redis,
+            keys=keys,
+            per_minute=settings.rate_limit_per_minute,
+            daily_tokens=settings.daily_token_budget,
+        ),
+        usage_stats=UsageStats(redis, keys=keys),
+        profiles=ChatProfiles(
+            ChatSettingsStore(redis, keys=keys),
+            modes=settings.modes,
+            allowed_models=settings.allowed_models,
+            default_model=settings.yandex_model,
+            default_temperature=settings.temperature,
+            model_uri=settings.complete_model_uri,
+        ),
+        openai=openai,
+        assistant=Assistant(
+            openai,
+            model=settings.model_uri,
+            instructions=settings.assistant_instructions,
+            temperature=settings.temperature,
+            max_output_tokens=settings.max_output_tokens,
+        ),
+        knowledge=KnowledgeBase(
+            openai, redis, keys=keys, configured_store_id=settings.yandex_vector_store_id
+        ),
+    )
