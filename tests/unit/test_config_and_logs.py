@@ -63,3 +63,49 @@ def test_secrets_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
         logger.removeFilter(redactor)
     assert "SECRET" not in caplog.text and "api-key-secret" not in caplog.text
     assert "bot***/getMe" in caplog.text
+
+
+def test_modes_file_and_allowed_models(tmp_path) -> None:
+    modes = tmp_path / "modes.yaml"
+    modes.write_text("modes:\n  - name: only\n    description: d\n    instructions: Be brief.\n")
+    settings = load_settings(
+        _env_file=None, **REQUIRED, modes_file=str(modes), allowed_models=" yandexgpt-5-lite, gpt://x/y ,"
+    )
+    assert [mode.name for mode in settings.modes.modes] == ["only"]
+    assert settings.allowed_models == ("yandexgpt-5-lite", "gpt://x/y")
+    assert settings.complete_model_uri("yandexgpt-5-lite") == "gpt://b1gfolder/yandexgpt-5-lite"
+    assert settings.complete_model_uri("gpt://x/y") == "gpt://x/y"
+    default = load_settings(_env_file=None, **REQUIRED, assistant_instructions="Own words.", modes_file="")
+    assert default.modes.source == "built-in" and default.modes.default.instructions == "Own words."
+
+
+def test_a_bad_modes_file_is_a_settings_error_among_the_others(tmp_path) -> None:
+    modes = tmp_path / "modes.toml"
+    modes.write_text("[[modes]]\nname = 'x'\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None, **REQUIRED, modes_file=str(modes), temperature=5, allowed_models="a b")
+    message = str(caught.value)
+    assert "MODES_FILE" in message and "'description' is required" in message
+    assert "TEMPERATURE" in message and "ALLOWED_MODELS" in message
+
+
+def test_python_m_bot_exits_2_on_a_bad_modes_file(tmp_path) -> None:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "YANDEX_", "REDIS_"))
+    }
+    env.update(BOT_TOKEN="1:x", YANDEX_API_KEY="k", YANDEX_FOLDER_ID="f", MODES_FILE=str(tmp_path / "m.yml"))
+    (tmp_path / "m.yml").write_text(
+        "modes:\n  - name: x\n    description: d\n    instructions: i\n    tone: warm\n"
+    )
+    for command in (["bot"], ["bot", "chat", "--once", "hi"]):
+        result = subprocess.run(
+            [sys.executable, "-m", *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stderr
+        assert "MODES_FILE" in result.stderr and "unknown key 'tone'" in result.stderr
+        assert "Traceback" not in result.stderr

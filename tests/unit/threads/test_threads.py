@@ -104,3 +104,25 @@ async def test_gate_lease_is_renewed_during_a_long_turn(redis: Redis, redis_pref
     async with gate.turn("chat"):
         await asyncio.sleep(0.8)  # well past one lease
         assert await redis.exists(f"{redis_prefix}turn:chat")
+
+
+async def test_retry_replaces_the_last_answer_only_while_the_thread_is_current(
+    redis: Redis, redis_prefix: str
+) -> None:
+    store = ThreadStore(redis, keys=RedisKeys(redis_prefix), ttl_seconds=3600)
+    thread = await store.current_thread("7")
+    assert not await store.replace_last_answer("7", thread, message("nothing yet", "assistant"))
+    for text, role in (("q1", "user"), ("a1", "assistant"), ("q2", "user"), ("a2", "assistant")):
+        assert await store.append("7", thread, message(text, role))
+
+    assert await store.replace_last_answer("7", thread, message("a2 again", "assistant"))
+    assert [m.text for m in await thread_of(store, "7")] == ["q1", "a1", "q2", "a2 again"]
+
+    # The question's answer failed before any text: the new answer follows the question.
+    assert await store.append("7", thread, message("q3"))
+    assert await store.replace_last_answer("7", thread, message("a3", "assistant"))
+    assert [m.text for m in await thread_of(store, "7")] == ["q1", "a1", "q2", "a2 again", "q3", "a3"]
+
+    await store.reset("7")
+    assert not await store.replace_last_answer("7", thread, message("late", "assistant"))
+    assert not await redis.exists(f"{redis_prefix}thread:{thread}:messages")
