@@ -51,6 +51,8 @@ class FakeYandex:
         self.requests: list[RecordedRequest] = []
         self.open_streams = 0
         self.closed_by_client = 0
+        # usage.total_tokens of every streamed response that ended with one (completed or incomplete).
+        self.reported_tokens: list[int] = []
         # Optional measurement hook: called as on_delta(request_body, delta_text, time.monotonic()) right
         # after each response.output_text.delta event has been written to the stream (benchmarks use it).
         self.on_delta: Callable[[dict[str, Any], str, float], None] | None = None
@@ -602,6 +604,9 @@ class FakeYandex:
             data = {"type": type_, **payload, "sequence_number": b.seq()}
             frame = f"event: {type_}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
             await resp.write(frame.encode("utf-8"))
+            usage = (payload.get("response") or {}).get("usage")
+            if type_ in ("response.completed", "response.incomplete") and usage:
+                self.reported_tokens.append(usage["total_tokens"])
 
         async def pause(seconds: float) -> None:
             # Sleep in slices so a client that leaves during a long delay is noticed promptly even when
