@@ -286,11 +286,12 @@ class TurnRunner:
         if not outcome.delivered:
             log.warning("answer in chat %s could not be shown in full (chat unreachable or refused)", key)
         answer = outcome.thread_message(self._store.now())
-        if answer is not None and not await self._save(question, thread_id, answer):
+        saved = answer is None or await self._save(question, thread_id, answer)
+        if not saved:
             log.info("chat %s started a new thread during the answer; not saving it", key)
-        else:
-            await streamer.saved()
         await self._count(question, outcome)
+        if saved:
+            await streamer.saved()
         return outcome
 
     async def _save(self, question: Question, thread_id: str, answer: ThreadMessage) -> bool:
