@@ -11,8 +11,7 @@ import os
 import re
 import signal
 import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from bot.core import Core
 from bot.target import ChatTarget
@@ -36,6 +35,7 @@ log = logging.getLogger(__name__)
 
 THREAD_NAME = re.compile(r"[\w.-]{1,64}")
 LEAVE_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
+AT_ONCE = frozenset({"/stop", "/reset"})  # not queued behind the answer being written
 RESET_WORDS = frozenset({"reset", "default", "clear", "сброс"})
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -98,8 +98,7 @@ class ConsoleChat:
         self._thread = thread
         self._target = console_target(thread)
         self.runner = core.runner(ConsoleStreamers(screen), self._notify, journal=NoJournal(), bursts=False)
-        self._answers: set[asyncio.Task[StreamOutcome | None]] = set()
-        self._leaving = False
+        self._answering = False
 
     @property
     def key(self) -> str:
@@ -119,38 +118,53 @@ class ConsoleChat:
         return EXIT_STOPPED if outcome.stopped else EXIT_OK
 
     async def interactive(self, lines: StdinLines) -> int:
-        """Questions and commands until `exit` or the end of the input; then the whole thread."""
+        """Questions and commands until `exit` or the end of the input; then the whole thread.
+
+        Lines are taken in the order typed, each after the one before is done — except /stop and
+        /reset (and Ctrl-C), which act at once on the answer being written, as they do in Telegram.
+        """
         profile = await self._core.profiles.profile(self.key)
         banner = self._texts.console.banner.format(
             thread=self._thread, model=profile.model, store=self._core.store_description
         )
         self._screen.say(banner)
+        self._screen.prompt()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
         with self._interrupts_stop_answers():
+            worker = asyncio.create_task(self._work(queue))
             while True:
-                if not self._answers:
-                    self._screen.prompt()
                 line = await lines.next()
-                if line is None:
+                if line is None or line.strip().casefold() in LEAVE_WORDS:
                     break
-                line = line.strip()
-                if not line:
+                if self._answering and line.strip().casefold() in AT_ONCE:
+                    await self.command(line.strip())
                     continue
-                if line.casefold() in LEAVE_WORDS:
-                    break
-                if line.startswith("/"):
-                    await self.command(line)
-                else:
-                    self._start(self.ask(line))
-            self._leaving = True
-            if self._answers:
-                await asyncio.wait(self._answers)
+                queue.put_nowait(line)
+            queue.put_nowait(None)
+            await worker
         await self.print_thread()
         return EXIT_OK
+
+    async def _work(self, queue: asyncio.Queue[str | None]) -> None:
+        while (line := await queue.get()) is not None:
+            line = line.strip()
+            if line:
+                try:
+                    await (self.command(line) if line.startswith("/") else self.ask(line))
+                except Exception:  # one bad line must not end the session
+                    log.exception("the console could not handle a line")
+                    self._screen.say(self._texts.internal_error)
+            if queue.empty():
+                self._screen.prompt()
 
     # ------------------------------------------------------------------ what a line does
 
     async def ask(self, prompt: str, *, retry: bool = False) -> StreamOutcome | None:
-        return await self.runner.answer(Question(self._target, prompt, self._texts, retry=retry))
+        self._answering = True
+        try:
+            return await self.runner.answer(Question(self._target, prompt, self._texts, retry=retry))
+        finally:
+            self._answering = False
 
     async def command(self, line: str) -> None:
         name, _, args = line.partition(" ")
@@ -168,7 +182,7 @@ class ConsoleChat:
             if not self.runner.stop_local(self.key):
                 self._screen.say(texts.nothing_to_stop)
         elif name == "/retry":
-            self._start(self.ask("", retry=True))
+            await self.ask("", retry=True)
         elif name == "/mode":
             await self._mode(args)
         elif name == "/model":
@@ -238,20 +252,6 @@ class ConsoleChat:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _start(self, answer: Coroutine[Any, Any, StreamOutcome | None]) -> None:
-        """Answer in the background: lines typed meanwhile (/stop, the next question) are read on."""
-        task = asyncio.create_task(answer)
-        self._answers.add(task)
-        task.add_done_callback(self._answered)
-
-    def _answered(self, task: asyncio.Task[StreamOutcome | None]) -> None:
-        self._answers.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("the answer failed", exc_info=error)
-            self._screen.say(self._texts.internal_error)
-        if not self._answers and not self._leaving:
-            self._screen.prompt()
-
     @contextlib.contextmanager
     def _interrupts_stop_answers(self) -> Iterator[None]:
         """Ctrl-C stops the answer being written; with none, it reminds how to leave."""
@@ -263,6 +263,7 @@ class ConsoleChat:
             loop.remove_signal_handler(signal.SIGINT)
 
     def _interrupted(self) -> None:
-        if not self.runner.stop_local(self.key) and not self._answers:
+        if not self.runner.stop_local(self.key) and not self._answering:
+            self._screen.say("")  # off the line the terminal left with ^C
             self._screen.say(self._texts.console.leave_hint)
             self._screen.prompt()

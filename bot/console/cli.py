@@ -56,9 +56,12 @@ def main(argv: Sequence[str]) -> int:
 
     from bot.logs import configure_logging
 
-    # The terminal is the conversation: the log keeps to warnings unless debugging is asked for.
-    level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
-    configure_logging(level, settings.secrets())
+    # The terminal is the conversation: the log keeps to warnings unless debugging is asked for, and
+    # an answer's failure is left to the screen, which says it in words.
+    debug = settings.log_level == "DEBUG"
+    configure_logging("DEBUG" if debug else "WARNING", settings.secrets())
+    if not debug:
+        logging.getLogger("bot.turns.runner").setLevel(logging.ERROR)
     return asyncio.run(_run(settings, args.thread, args.once))
 
 
