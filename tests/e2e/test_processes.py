@@ -66,7 +66,11 @@ def record_claims(service: BotService, name: str, claims: Claims) -> None:
 
 
 def answer_span(telegram: FakeTelegram, chat_id: int, question_id: int) -> tuple[float, float]:
-    """From the first to the last Bot API call that wrote this question's answer."""
+    """From the first to the last Bot API call that wrote this question's answer.
+
+    Only calls that write text count: the ↻ button leaves an answer (editMessageReplyMarkup) while the
+    next answer is finishing, which is not writing two answers at once.
+    """
     replies = {m.message_id for m in telegram.bot_messages(chat_id) if m.reply_to_message_id == question_id}
     moments = []
     for call in telegram.calls:
@@ -74,8 +78,7 @@ def answer_span(telegram: FakeTelegram, chat_id: int, question_id: int) -> tuple
             continue
         reply_to = (call.params.get("reply_parameters") or {}).get("message_id")
         if (call.method == "sendMessage" and reply_to == question_id) or (
-            call.method in {"editMessageText", "editMessageReplyMarkup"}
-            and call.params.get("message_id") in replies
+            call.method == "editMessageText" and call.params.get("message_id") in replies
         ):
             moments.append(call.at)
     assert moments, f"no answer was written to question {question_id}"

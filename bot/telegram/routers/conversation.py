@@ -60,7 +60,7 @@ def router() -> Router:
         if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
             await reply(outbox, message, _limit_text(hit, texts))
             return
-        again = Question(chat_target(message), "", texts, user_id, author_name(message), retry=True)
+        again = Question(chat_target(message), "", texts, user_id, retry=True)
         await runner.answer(again, on_queued=handoff)
 
     @router.callback_query(F.data == RETRY_CALLBACK)
