@@ -31,6 +31,11 @@ class KeyedLock(Generic[K]):
         """Whether anyone holds the key's lock or waits for it."""
         return key in self._entries
 
+    def waiting(self, key: K) -> int:
+        """How many wait for the key's lock behind the one holding it."""
+        entry = self._entries.get(key)
+        return max(0, entry.users - 1) if entry is not None else 0
+
     @contextlib.asynccontextmanager
     async def hold(self, key: K) -> AsyncIterator[Callable[[], None]]:
         """Hold the key's lock for the block; the yielded function releases it early (idempotent).

@@ -57,7 +57,7 @@ class ConsoleStreamer:
         self._outcome.delivered = True
         return self._outcome
 
-    async def saved(self) -> None:
+    async def saved(self, *, last: bool) -> None:
         """Nothing to add: the terminal has no buttons."""
 
     async def close_interrupted(self, text: str) -> StreamOutcome:

@@ -33,11 +33,15 @@ class RetryButtons:
         self._keys = keys
         self._ttl = ttl_seconds  # the thread's: an expired thread has nothing to answer again
 
-    async def move_to(self, sender: Sender, message_id: int, label: str) -> None:
-        """Put the button under `message_id` (a new answer) and take it off the previous answer."""
+    async def move_to(self, sender: Sender, message_id: int | None, label: str) -> None:
+        """Put the button under `message_id` (a new answer; None: none yet, a newer question waits) and
+        take it off the previous answer."""
         key = self._keys.retry_button(sender.target.key)
-        previous = text(await self._redis.set(key, message_id, ex=self._ttl, get=True))
-        await sender.edit_markup(message_id, retry_markup(label))
+        if message_id is None:
+            previous = text(await self._redis.getdel(key))
+        else:
+            previous = text(await self._redis.set(key, message_id, ex=self._ttl, get=True))
+            await sender.edit_markup(message_id, retry_markup(label))
         if previous is not None and previous != str(message_id):
             await sender.edit_markup(int(previous), None)
 

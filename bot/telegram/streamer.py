@@ -30,8 +30,9 @@ DRAFT_REFRESH_SECONDS = 20.0  # a draft disappears after about 30 s without an u
 MIN_NEW_CHARACTERS = 12  # smaller growth is not worth a Telegram call (unless the answer is finished)
 MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs, scripts without spaces)
 
-# Called with the id of the answer's last message once the answer is shown and saved (the ↻ button).
-AnswerSaved = Callable[[int], Awaitable[None]]
+# Called once the answer is shown and saved with the id of its last message, which gets the ↻ button, or
+# None when a newer question already waits (the button only leaves the answer before).
+AnswerSaved = Callable[[int | None], Awaitable[None]]
 
 
 class ReplyStreamer:
@@ -112,17 +113,18 @@ class ReplyStreamer:
         self._outcome.delivered = await publisher
         return self._outcome
 
-    async def saved(self) -> None:
-        """The turn is in the thread: its answer gets the ↻ button, which leaves the answer before."""
+    async def saved(self, *, last: bool) -> None:
+        """The turn is in the thread: its answer gets the ↻ button (if it is the `last` one), which
+        leaves the answer before. Skipping it while newer questions wait saves two calls per answer."""
         outcome = self._outcome
         # A shutdown's interrupted answer is left as it is: the process is going away.
         if self._on_saved is None or not outcome.delivered or outcome.interrupted:
             return
-        if message_ids := self._surface.message_ids:
-            try:
-                await self._on_saved(message_ids[-1])
-            except Exception:  # a courtesy button; the answer itself is shown
-                log.warning("could not move the retry button", exc_info=True)
+        message_ids = self._surface.message_ids
+        try:
+            await self._on_saved(message_ids[-1] if last and message_ids else None)
+        except Exception:  # a courtesy button; the answer itself is shown
+            log.warning("could not move the retry button", exc_info=True)
 
     async def close_interrupted(self, text: str) -> StreamOutcome:
         """Finish an answer a dead process left half-shown: its text with the "interrupted" notice."""

@@ -46,6 +46,10 @@ class TurnGate:
         """Whether a turn of this chat is running or waiting in this process."""
         return self._local.busy(chat_key)
 
+    def queued(self, chat_key: str) -> bool:
+        """Whether another turn of this chat waits in this process behind the running one."""
+        return self._local.waiting(chat_key) > 0
+
     async def held(self, chat_key: str) -> bool:
         """Whether any process is answering in this chat right now."""
         return bool(await self._redis.exists(self._keys.turn(chat_key)))

@@ -291,7 +291,7 @@ class TurnRunner:
             log.info("chat %s started a new thread during the answer; not saving it", key)
         await self._count(question, outcome)
         if saved:
-            await streamer.saved()
+            await streamer.saved(last=not self._gate.queued(key))
         return outcome
 
     async def _save(self, question: Question, thread_id: str, answer: ThreadMessage) -> bool:

@@ -83,8 +83,9 @@ class Streamer(Protocol):
         """Show the answer as `events` bring it; returns when it is shown in full (or cannot be)."""
         ...
 
-    async def saved(self) -> None:
-        """The turn `run` showed is saved in the thread: a last touch (Telegram puts its ↻ under it)."""
+    async def saved(self, *, last: bool) -> None:
+        """The turn `run` showed is saved in the thread: a last touch (Telegram's ↻ button goes under
+        it when it is the `last` answer, i.e. no newer question of the chat waits here already)."""
         ...
 
     async def close_interrupted(self, text: str) -> StreamOutcome:

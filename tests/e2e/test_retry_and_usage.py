@@ -137,6 +137,22 @@ async def test_the_retry_button_regenerates_and_an_older_one_is_refused(
     ]
 
 
+async def test_answers_to_quick_questions_leave_the_button_to_the_last(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
+) -> None:
+    yandex.responder = lambda body: f"re: {body['input'][-1]['content']}"
+    app = await run_bot()
+    for number in range(4):
+        telegram.user_message(CHAT, f"quick {number}")
+    last = await retry_button_on(telegram, CHAT, "re: quick 3")
+    await saved_thread(app.store, str(CHAT), 8)
+    assert [m.message_id for m in telegram.bot_messages(CHAT) if "retry" in callback_data(m)] == [
+        last.message_id
+    ]
+    # Answers a newer question was already waiting for never got the button: no calls to add and remove it.
+    assert len(telegram.calls_of("editMessageReplyMarkup", chat_id=CHAT)) <= 3
+
+
 async def test_retry_after_a_failure_and_with_nothing_to_answer(
     telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
 ) -> None:

@@ -70,3 +70,22 @@ async def test_a_cancelled_waiter_leaves_no_trace() -> None:
     done.set()
     await task
     assert not locks.busy("k")
+
+
+async def test_waiting_counts_those_behind_the_holder() -> None:
+    locks: KeyedLock[str] = KeyedLock()
+    assert locks.waiting("a") == 0
+    inside = asyncio.Event()
+    leave = asyncio.Event()
+
+    async def user() -> None:
+        async with locks.hold("a"):
+            inside.set()
+            await leave.wait()
+
+    tasks = [asyncio.create_task(user()) for _ in range(3)]
+    await inside.wait()
+    assert locks.waiting("a") == 2
+    leave.set()
+    await asyncio.gather(*tasks)
+    assert locks.waiting("a") == 0
