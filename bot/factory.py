@@ -6,6 +6,7 @@ Running it (polling or webhook, signals, start-up and shutdown) is `bot.runners`
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -15,9 +16,12 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from openai import AsyncOpenAI
 from redis.asyncio import Redis
+from yandex_ai_studio_sdk._auth import BaseAuth  # the SDK's provider interface; not re-exported publicly
 
-from bot.assistant.client import Assistant, build_openai_client
+from bot.assistant.client import Assistant
+from bot.assistant.connection import YandexConnection
 from bot.assistant.knowledge import KnowledgeBase
+from bot.assistant.quota import GenerationQuota
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, StreamMode
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
@@ -38,6 +42,7 @@ from bot.threads.journal import AnswerJournal
 from bot.threads.limits import UsageLimits
 from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
+from bot.turns.generation import Generations
 from bot.turns.runner import TurnPolicy, TurnRunner
 
 
@@ -67,7 +72,10 @@ class App:
     signals: StopSignals
     limits: UsageLimits
     access: AccessPolicy
+    yandex: YandexConnection  # the renewed credential and the openai client it authorises
     openai: AsyncOpenAI
+    quota: GenerationQuota
+    generations: Generations
     knowledge: KnowledgeBase
     bot: Bot
     outbox: Outbox
@@ -77,8 +85,17 @@ class App:
     dispatcher: Dispatcher
     health: HealthCheck
 
+    @property
+    def sdk_auth(self) -> BaseAuth:
+        """The auth provider for the Yandex SDK (SpeechKit, YandexART): the bot's one renewed credential."""
+        return self.yandex.credentials.sdk_auth
 
-def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+
+def build_app(
+    settings: Settings, *, clock: Clock | None = None, on_secret: Callable[[str], None] | None = None
+) -> App:
+    """Every piece of the bot; `on_secret` learns each credential handed out while it runs (the log
+    redaction, bot.logs.SecretRedactor.add)."""
     clock = clock or SystemClock()
     keys = RedisKeys(settings.redis_prefix)
     redis, store_description = build_redis(settings)
@@ -91,7 +108,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     )
     access = AccessPolicy(settings.allowed_user_ids, settings.allowed_chat_ids, settings.admin_user_ids)
 
-    openai = build_openai_client(settings)
+    yandex = YandexConnection.open(settings, on_secret=on_secret)
+    openai = yandex.openai
     # openai imports (and pydantic builds) the Responses types on first use; doing it now keeps that
     # half-second stall out of the first burst of questions.
     _ = openai.responses, openai.vector_stores
@@ -101,8 +119,17 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         instructions=settings.assistant_instructions,
         temperature=settings.temperature,
         max_output_tokens=settings.max_output_tokens,
+        diagnosis=yandex.diagnosis,
     )
-    knowledge = KnowledgeBase(openai, redis, keys=keys, configured_store_id=settings.yandex_vector_store_id)
+    knowledge = KnowledgeBase(
+        openai,
+        redis,
+        keys=keys,
+        configured_store_id=settings.yandex_vector_store_id,
+        diagnosis=yandex.diagnosis,
+    )
+    quota = GenerationQuota(redis, keys=keys, limit=settings.yandex_max_concurrent_generations)
+    generations = Generations(quota, clock=clock, rate_limit_wait=settings.yandex_rate_limit_wait_seconds)
 
     session = AiohttpSession(
         api=TelegramAPIServer.from_base(settings.telegram_api_url), timeout=settings.telegram_timeout
@@ -142,6 +169,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         ),
         clock=clock,
         tools=functools.partial(knowledge.tools, settings),
+        generations=generations,
     )
 
     workflow = Workflow(
@@ -175,7 +203,10 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         signals=signals,
         limits=limits,
         access=access,
+        yandex=yandex,
         openai=openai,
+        quota=quota,
+        generations=generations,
         knowledge=knowledge,
         bot=bot,
         outbox=outbox,

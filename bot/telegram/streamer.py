@@ -29,6 +29,20 @@ log = logging.getLogger(__name__)
 DRAFT_REFRESH_SECONDS = 20.0  # a draft disappears after about 30 s without an update
 MIN_NEW_CHARACTERS = 12  # smaller growth is not worth a Telegram call (unless the answer is finished)
 MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs, scripts without spaces)
+# A question waiting for a generation slot: told so once it has waited this long (a short wait needs no
+# message), then updated when its place changes, at most every WAIT_REFRESH_SECONDS at first and ever
+# more rarely (doubling, up to WAIT_REFRESH_MAX_SECONDS). Hundreds of waiting chats share Telegram's ~30
+# calls a second with the answers being written: a long line gets few updates, and costs them little.
+WAIT_NOTICE_AFTER_SECONDS = 2.0
+WAIT_REFRESH_SECONDS = 5.0
+WAIT_REFRESH_MAX_SECONDS = 60.0
+
+
+class _NotWaiting:
+    pass
+
+
+NOT_WAITING = _NotWaiting()
 
 
 class ReplyStreamer:
@@ -63,6 +77,13 @@ class ReplyStreamer:
         self._done = False
         self._pushed_chars = -1
         self._typing: asyncio.Task[None] | None = None
+        # The line for a generation slot: the place (None: "waiting for a free slot"), and what was shown.
+        self._waiting: int | _NotWaiting | None = NOT_WAITING
+        self._wait_started_at: float | None = None
+        self._wait_shown: str | None = None
+        self._wait_shown_at = 0.0
+        self._wait_gap = WAIT_REFRESH_SECONDS
+        self._wait_timer: asyncio.Task[None] | None = None
 
     def stop(self, *, interrupted: bool = False) -> None:
         """End the answer now, keeping what was written; `interrupted` marks a shutdown, not the user."""
@@ -73,6 +94,32 @@ class ReplyStreamer:
         """A line to show under the finished answer (e.g. that old context was dropped)."""
         self._notes.append(note)
 
+    def show_waiting(self, position: int | None) -> None:
+        """The question waits for a generation slot (`position` in line, None: for a free slot)."""
+        now = self._clock.now()
+        if self._wait_started_at is None:
+            self._wait_started_at = now
+        self._waiting = position
+        if self._outcome.text or self._done:
+            return
+        # The publisher is woken only when a notice is due, so waiting costs no Telegram call (and no
+        # share of the bot-wide budget) until something is shown.
+        due = self._wait_due()
+        if due <= now:
+            self._wake.set()
+        elif self._wait_timer is None or self._wait_timer.done():
+            self._wait_timer = asyncio.create_task(self._wake_at(due))
+
+    def _wait_due(self) -> float:
+        assert self._wait_started_at is not None
+        if self._wait_shown is None:
+            return self._wait_started_at + WAIT_NOTICE_AFTER_SECONDS
+        return self._wait_shown_at + self._wait_gap
+
+    async def _wake_at(self, moment: float) -> None:
+        await self._clock.sleep(max(0.0, moment - self._clock.now()))
+        self._wake.set()
+
     def show_typing(self) -> None:
         """Start the "typing…" indicator now (before the turn even begins), until the first frame shows."""
         if self._typing is None and not self._surface.drafts:
@@ -81,6 +128,8 @@ class ReplyStreamer:
     def close(self) -> None:
         if self._typing is not None:
             self._typing.cancel()
+        if self._wait_timer is not None:
+            self._wait_timer.cancel()
 
     async def run(self, events: AsyncIterator[AnswerEvent]) -> StreamOutcome:
         self.show_typing()
@@ -95,6 +144,8 @@ class ReplyStreamer:
                 consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await consumer
+            if self._stop.is_set() and self._outcome.finish is None and self._outcome.failure is None:
+                self._outcome.stopped = True  # the events ended because of the stop (e.g. left the line)
         except BaseException:
             publisher.cancel()
             consumer.cancel()
@@ -120,6 +171,8 @@ class ReplyStreamer:
 
     def _take(self, event: AnswerEvent) -> None:
         outcome = self._outcome
+        if isinstance(event, TextDelta | ToolActivity):
+            self._waiting = NOT_WAITING  # the answer has begun
         if isinstance(event, TextDelta):
             outcome.text += event.text
             self._wake.set()
@@ -184,6 +237,8 @@ class ReplyStreamer:
 
     def _intermediate_frame(self) -> list[Rendered] | None:
         text = self._outcome.text
+        if not text.strip() and self._tool is None and not isinstance(self._waiting, _NotWaiting):
+            return self._waiting_frame()
         if not text.strip():
             if self._tool is None or self._pushed_chars >= 0:
                 return None
@@ -199,6 +254,24 @@ class ReplyStreamer:
             return None
         self._pushed_chars = len(text)
         return split_rendered(render_markdown(text))
+
+    def _waiting_frame(self) -> list[Rendered] | None:
+        position = self._waiting
+        if position is None:
+            notice = self._texts.waiting_slot
+        else:
+            notice = self._texts.waiting_position.format(position=position)
+        if notice == self._wait_shown:
+            return None
+        now, due = self._clock.now(), self._wait_due()
+        if now < due:
+            if self._wait_timer is None or self._wait_timer.done():
+                self._wait_timer = asyncio.create_task(self._wake_at(due))
+            return None
+        if self._wait_shown is not None:
+            self._wait_gap = min(self._wait_gap * 2, WAIT_REFRESH_MAX_SECONDS)
+        self._wait_shown, self._wait_shown_at = notice, now
+        return [styled(notice, "italic")]
 
     def _final_frame(self) -> list[Rendered]:
         outcome = self._outcome
@@ -217,7 +290,10 @@ class ReplyStreamer:
     def _closing_notice(self) -> str:
         outcome = self._outcome
         if outcome.stopped:
-            return self._texts.interrupted_notice if outcome.interrupted else self._texts.stopped_notice
+            if not outcome.interrupted:
+                return self._texts.stopped_notice
+            # Nothing written yet (still waiting for the model): like a queued question, send it again.
+            return self._texts.interrupted_notice if outcome.text.strip() else self._texts.unanswered
         if outcome.failure is not None:
             if outcome.text.strip():
                 return self._texts.failure_mid_stream

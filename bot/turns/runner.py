@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.assistant.client import Assistant
+from bot.assistant.events import AnswerEvent
 from bot.clock import Clock
 from bot.target import ChatTarget
 from bot.texts import Texts
@@ -19,6 +20,7 @@ from bot.threads.limits import UsageLimits
 from bot.threads.models import ThreadMessage, context_window
 from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
+from bot.turns.generation import Generations
 from bot.turns.streaming import Notifier, ProgressCallback, Streamer, StreamerFactory, StreamOutcome
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class TurnRunner:
         policy: TurnPolicy,
         clock: Clock,
         tools: ToolsProvider | None = None,
+        generations: Generations | None = None,
     ) -> None:
         self._store = store
         self._gate = gate
@@ -91,6 +94,8 @@ class TurnRunner:
         self._policy = policy
         self._clock = clock
         self._tools = tools
+        # None: every answer streams at once (no folder quota to keep, e.g. a unit test).
+        self._generations = generations
         self._running: set[asyncio.Task[object]] = set()
         self._streaming: dict[str, Streamer] = {}
         self._bursts: dict[str, _Burst] = {}
@@ -130,6 +135,10 @@ class TurnRunner:
     async def drain(self, grace: float, *, also: set[asyncio.Task[Any]] | None = None) -> None:
         """Shutdown: let running answers (and the tasks in `also`) finish for `grace` seconds, then end
         them with an "interrupted" notice; questions still queued are asked to be sent again."""
+        # A question still waiting for a generation slot would rarely finish within the grace: told at
+        # once to send it again, like a queued one, and no new generation starts.
+        if self._generations is not None and (told := self._generations.drain()):
+            log.info("%d question(s) waiting for a generation slot told to send again", told)
         running: set[asyncio.Task[Any]] = set(self._running) | (also or set())
         if not running:
             return
@@ -206,7 +215,7 @@ class TurnRunner:
             async with self._gate.turn(key):
                 if notice is not None:
                     notice.cancel()
-                if self._closing:
+                if self._closing or (self._generations is not None and self._generations.draining):
                     await self._tell_unanswered(question)
                     return StreamOutcome()
                 self._streaming[key] = streamer
@@ -259,7 +268,16 @@ class TurnRunner:
         try:
             await self._journal.write(record)
             tools = await self._tools() if self._tools is not None else ()
-            events = self._assistant.stream([message.model_input() for message in window], tools=tools)
+            input_items = [message.model_input() for message in window]
+
+            def open_stream() -> AsyncIterator[AnswerEvent]:
+                return self._assistant.stream(input_items, tools=tools)
+
+            events = (
+                open_stream()
+                if self._generations is None
+                else self._generations.events(key, streamer, open_stream)
+            )
             outcome = await streamer.run(events)
         finally:
             del self._records[key]

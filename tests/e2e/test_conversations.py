@@ -51,7 +51,8 @@ async def test_each_forum_topic_has_its_own_thread(
     await telegram.wait_until(
         lambda: telegram.bot_texts(FORUM, 10) == ["Answer in topic 10.", "Second answer in topic 10."]
     )
-    assert telegram.bot_texts(FORUM, 20) == ["Answer in topic 20."]
+    # Topic 20's final frame is paced on its own; it may still be on its way.
+    await telegram.wait_until(lambda: telegram.bot_texts(FORUM, 20) == ["Answer in topic 20."])
     assert [item["content"] for item in yandex.last_input()] == [
         "Alice: first in ten",
         "Answer in topic 10.",

@@ -454,7 +454,7 @@ def test_settings_choose_the_credential() -> None:
     assert load_settings(**base, yandex_auth="metadata").yandex_auth_kind is YandexAuth.METADATA
     both = load_settings(**base, yandex_api_key="k", yandex_iam_token="t")
     assert both.yandex_auth_kind is YandexAuth.API_KEY, "an API key wins, as before"
-    assert load_settings(**base, yandex_iam_token="t").yandex_credential == "t"
+    assert load_settings(**base, yandex_iam_token="t").yandex_auth_kind is YandexAuth.IAM_TOKEN
     with pytest.raises(SettingsError, match="YANDEX_AUTH=oauth needs YANDEX_OAUTH_TOKEN"):
         load_settings(**base, yandex_auth="oauth")
     with pytest.raises(SettingsError, match="set YANDEX_API_KEY or YANDEX_IAM_TOKEN"):

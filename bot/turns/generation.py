@@ -1,0 +1,137 @@
+"""Model streams within the folder's quota of concurrent generations, patient with Yandex's 429.
+
+A folder may run only so many generations at once (YANDEX_MAX_CONCURRENT_GENERATIONS, Yandex's default
+10); beyond that Yandex answers 429. Every answer therefore holds a slot of the `GenerationQuota` (a fair
+semaphore in Redis, shared by all bot processes) around its model stream, and waits in arrival order
+for one, the user seeing their place in the line. Should Yandex still answer 429 before any text (the
+folder's quota is shared with other software, or lower than configured), the request is retried with
+backoff, honouring Retry-After, for at most `rate_limit_wait` seconds; then the user is told the service
+is busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+
+from bot.assistant.events import AnswerEvent, Citation, Failed, FailureKind, TextDelta
+from bot.assistant.quota import GenerationQuota
+from bot.clock import Clock
+from bot.turns.streaming import Streamer
+
+log = logging.getLogger(__name__)
+
+StreamOpener = Callable[[], AsyncIterator[AnswerEvent]]
+
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 10.0
+
+
+class Generations:
+    """Every model stream of this process: inside a generation slot, with the 429 retries.
+
+    `drain()` (at shutdown) ends every wait for a slot: those questions are told to send again, like the
+    questions still queued behind an answer, and no new generation starts.
+    """
+
+    def __init__(
+        self,
+        quota: GenerationQuota | None,
+        *,
+        clock: Clock,
+        rate_limit_wait: float,
+        first_backoff: float = FIRST_BACKOFF_SECONDS,
+        max_backoff: float = MAX_BACKOFF_SECONDS,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._quota = quota
+        self._clock = clock
+        self._rate_limit_wait = rate_limit_wait
+        self._first_backoff = first_backoff
+        self._max_backoff = max_backoff
+        self._jitter = jitter
+        self._waiting: dict[str, Streamer] = {}  # ticket -> the streamer of a question waiting for a slot
+        self._draining = False
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def waiting(self) -> int:
+        """Questions of this process waiting for a generation slot right now."""
+        return len(self._waiting)
+
+    def drain(self) -> int:
+        """Shutdown: every question waiting for a slot ends now, told to send it again; returns how many."""
+        self._draining = True
+        waiting = list(self._waiting.values())
+        for streamer in waiting:
+            streamer.stop(interrupted=True)
+        return len(waiting)
+
+    async def events(
+        self, chat_key: str, streamer: Streamer, open_stream: StreamOpener
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        """The events of one answer, generated inside a slot; the wait is shown through `streamer`.
+
+        Cancelling (a /stop: the streamer closes the events) leaves the line at once, or gives the slot
+        back, and closes the model stream.
+        """
+        ticket = f"{chat_key}:{uuid.uuid4().hex[:12]}"
+        if self._draining:
+            streamer.stop(interrupted=True)
+            return
+        if self._quota is None:
+            async for event in self._patiently(streamer, open_stream):
+                yield event
+            return
+        self._waiting[ticket] = streamer
+        try:
+            async with self._quota.slot(ticket, on_position=streamer.show_waiting):
+                del self._waiting[ticket]
+                async for event in self._patiently(streamer, open_stream):
+                    yield event
+        finally:
+            self._waiting.pop(ticket, None)
+
+    async def _patiently(
+        self, streamer: Streamer, open_stream: StreamOpener
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        """The model's events; a 429 before any text is retried with backoff until `rate_limit_wait`."""
+        give_up_at = self._clock.now() + self._rate_limit_wait
+        attempt = 0
+        while True:
+            busy: Failed | None = None
+            wrote = False
+            stream = open_stream()
+            try:
+                async for event in stream:
+                    if isinstance(event, TextDelta | Citation):
+                        wrote = True
+                    elif isinstance(event, Failed) and event.kind is FailureKind.RATE_LIMITED and not wrote:
+                        busy = event
+                        break
+                    yield event
+            finally:
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
+            if busy is None:
+                return
+            delay = self._backoff(attempt, busy.retry_after)
+            if self._clock.now() + delay > give_up_at:
+                log.warning("Yandex kept answering 429 (%s); telling the user it is busy", busy.detail)
+                yield busy
+                return
+            attempt += 1
+            log.info("Yandex answered 429 before any text; retry %d in %.1f s", attempt, delay)
+            streamer.show_waiting(None)
+            await self._clock.sleep(delay)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay = min(self._max_backoff, self._first_backoff * 2.0**attempt)
+        delay *= 1 + 0.25 * self._jitter()  # many answers retrying at once spread out
+        return max(delay, retry_after or 0.0, 0.0)
