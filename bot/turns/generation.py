@@ -11,10 +11,13 @@ is busy.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 from bot.assistant.events import AnswerEvent, Citation, Failed, FailureKind, TextDelta
 from bot.assistant.quota import GenerationQuota
@@ -27,6 +30,16 @@ StreamOpener = Callable[[], AsyncIterator[AnswerEvent]]
 
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 10.0
+# How long a question waits for this process's earlier arrivals to join the line before it joins anyway.
+ENTRY_WAIT_SECONDS = 1.0
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    """A question on its way to the line (its turn has begun): its arrival, and whether it got there."""
+
+    arrival: int
+    joined: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Generations:
@@ -53,6 +66,7 @@ class Generations:
         self._max_backoff = max_backoff
         self._jitter = jitter
         self._waiting: dict[str, Streamer] = {}  # ticket -> the streamer of a question waiting for a slot
+        self._entries: dict[str, _Entry] = {}  # chat key -> its question on the way to the line
         self._draining = False
 
     @property
@@ -64,6 +78,23 @@ class Generations:
         """Questions of this process waiting for a generation slot right now."""
         return len(self._waiting)
 
+    def announce(self, chat_key: str, arrived_at: float | None) -> None:
+        """The chat's question is on its way to the line (its turn begins now, it will join within moments).
+
+        A burst of questions arrives in order, but the few Redis round trips each makes before it joins
+        the line finish in any order; the first to get there would take the free slots although others
+        arrived before them. So a question joins the line only once this process's questions announced
+        with an earlier arrival have joined it (or ENTRY_WAIT_SECONDS passed). Across processes the
+        arrival times alone order the line.
+        """
+        self._entries[chat_key] = _Entry(_arrival(arrived_at))
+
+    def withdraw(self, chat_key: str) -> None:
+        """The chat's turn is over (or never reached the line): nobody waits for it any more."""
+        entry = self._entries.pop(chat_key, None)
+        if entry is not None:
+            entry.joined.set()
+
     def drain(self) -> int:
         """Shutdown: every question waiting for a slot ends now, told to send it again; returns how many."""
         self._draining = True
@@ -73,14 +104,22 @@ class Generations:
         return len(waiting)
 
     async def events(
-        self, chat_key: str, streamer: Streamer, open_stream: StreamOpener
+        self,
+        chat_key: str,
+        streamer: Streamer,
+        open_stream: StreamOpener,
+        *,
+        arrived_at: float | None = None,
     ) -> AsyncGenerator[AnswerEvent, None]:
         """The events of one answer, generated inside a slot; the wait is shown through `streamer`.
 
-        Cancelling (a /stop: the streamer closes the events) leaves the line at once, or gives the slot
-        back, and closes the model stream.
+        The place in line is `arrived_at` (wall-clock seconds the question reached the bot; now when
+        not known), so questions are served in the order they came, whichever process took them and
+        however long each took to get here. Cancelling (a /stop: the streamer closes the events) leaves
+        the line at once, or gives the slot back, and closes the model stream.
         """
         ticket = f"{chat_key}:{uuid.uuid4().hex[:12]}"
+        entry = self._entries.get(chat_key) or _Entry(_arrival(arrived_at))
         if self._draining:
             streamer.stop(interrupted=True)
             return
@@ -88,14 +127,42 @@ class Generations:
             async for event in self._patiently(streamer, open_stream):
                 yield event
             return
+
+        def joined(position: int) -> None:
+            entry.joined.set()
+            streamer.show_waiting(position)
+
         self._waiting[ticket] = streamer
         try:
-            async with self._quota.slot(ticket, on_position=streamer.show_waiting):
+            await self._after_earlier_arrivals(entry)
+            async with self._quota.slot(ticket, on_position=joined, arrival=entry.arrival):
+                entry.joined.set()
                 del self._waiting[ticket]
                 async for event in self._patiently(streamer, open_stream):
                     yield event
         finally:
+            entry.joined.set()
             self._waiting.pop(ticket, None)
+
+    async def _after_earlier_arrivals(self, entry: _Entry) -> None:
+        """Wait (at most ENTRY_WAIT_SECONDS) until the questions announced before this one joined the line."""
+        deadline = asyncio.get_running_loop().time() + ENTRY_WAIT_SECONDS
+        while True:
+            earlier = [
+                other
+                for other in self._entries.values()
+                if other.arrival < entry.arrival and not other.joined.is_set()
+            ]
+            if not earlier:
+                return
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await max(earlier, key=lambda other: other.arrival).joined.wait()
+            except TimeoutError:
+                log.debug(
+                    "joining the generation line without waiting for %d earlier question(s)", len(earlier)
+                )
+                return
 
     async def _patiently(
         self, streamer: Streamer, open_stream: StreamOpener
@@ -135,3 +202,8 @@ class Generations:
         delay = min(self._max_backoff, self._first_backoff * 2.0**attempt)
         delay *= 1 + 0.25 * self._jitter()  # many answers retrying at once spread out
         return max(delay, retry_after or 0.0, 0.0)
+
+
+def _arrival(arrived_at: float | None) -> int:
+    """The place in line: the wall-clock microsecond the question arrived (now, when not known)."""
+    return round((time.time() if arrived_at is None else arrived_at) * 1_000_000)

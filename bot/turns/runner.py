@@ -39,6 +39,8 @@ class Question:
     texts: Texts
     user_id: int | None = None
     author: str | None = None  # named to the model in group threads, where several people talk
+    # Wall-clock time the message reached the bot: its place in the line for a generation slot.
+    arrived_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -209,6 +211,9 @@ class TurnRunner:
         notice = None
         if self._gate.busy(key) and self._policy.queue_notice_seconds > 0:
             notice = asyncio.create_task(self._tell_queued(question))
+        elif self._generations is not None and not self._gate.busy(key):
+            # Heading straight for the generation line: others that arrived later wait for it to get there.
+            self._generations.announce(key, question.arrived_at)
         try:
             # The gate registers this turn before its first await, so the next message may go on now.
             queued()
@@ -229,6 +234,8 @@ class TurnRunner:
         finally:
             if notice is not None:
                 notice.cancel()
+            if self._generations is not None:
+                self._generations.withdraw(key)
 
     async def _tell_unanswered(self, question: Question) -> None:
         with contextlib.suppress(Exception):  # shutting down: the chat may be unreachable, the bot closing
@@ -276,7 +283,7 @@ class TurnRunner:
             events = (
                 open_stream()
                 if self._generations is None
-                else self._generations.events(key, streamer, open_stream)
+                else self._generations.events(key, streamer, open_stream, arrived_at=question.arrived_at)
             )
             outcome = await streamer.run(events)
         finally:

@@ -4,10 +4,15 @@ aiogram handles every update as its own task. Middlewares and handlers await Red
 before a question joins the turn queue, and those round trips can finish in any order, so without this a
 later message could overtake an earlier one. Each message update of a chat holds the chat's FIFO lock from
 arrival until its handler calls `handoff` (right after it has joined a queue) or finishes.
+
+It also notes when each message arrived (`arrived_at`, wall-clock seconds), before anything awaits: the
+question's place in the line for a generation slot, shared by all chats and processes.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -21,13 +26,15 @@ from bot.telegram.targets import chat_target
 class ChatOrdering(BaseMiddleware):
     """Update-level outer middleware; must be the first middleware that awaits anything."""
 
-    def __init__(self) -> None:
+    def __init__(self, wall_clock: Callable[[], float] = time.time) -> None:
         self._locks: KeyedLock[str] = KeyedLock()
+        self._wall_clock = wall_clock
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         # Only messages are ordered; button presses and stop requests must never wait behind them.
         if not isinstance(event, Update) or event.message is None:
             return await handler(event, data)
+        data["arrived_at"] = self._wall_clock()
         async with self._locks.hold(chat_target(event.message).key) as handoff:
             data["handoff"] = handoff
             return await handler(event, data)

@@ -477,3 +477,23 @@ class _CredentialSettings:
         self.yc_metadata_addr = metadata_addr
         self.yc_profile = None
         self.yandex_iam_url = iam_url
+
+
+async def test_every_token_handed_out_is_reported_for_the_log_redaction(
+    yandex: FakeYandex, registry: TokenRegistry, metadata: FakeMetadata
+) -> None:
+    from bot.assistant.connection import YandexConnection
+    from bot.logs import SecretRedactor
+
+    metadata.lifetime = 1.0
+    redactor = SecretRedactor([])
+    settings = settings_for(yandex, yandex_auth="metadata", yc_metadata_addr=metadata.address)
+    connection = YandexConnection.open(settings, on_secret=redactor.add)
+    await connection.start()
+    try:
+        await wait_for(lambda: len(metadata.issued) >= 3, timeout=10)
+        await connection.credentials.authorization()
+    finally:
+        await connection.aclose()
+    for token in metadata.issued[:3]:
+        assert redactor.redact(f"Authorization: Bearer {token}!") == "Authorization: Bearer ***!"

@@ -210,3 +210,51 @@ async def until(count: Callable[[], Awaitable[int] | int], at_least: int) -> Non
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never reached {at_least}")
+
+
+async def test_announced_questions_join_the_line_in_arrival_order(quota: GenerationQuota) -> None:
+    # Questions whose turns began in arrival order reach the line in another order (their Redis round
+    # trips finished in any order): the first slot still goes to the first arrival.
+    generations = Generations(quota, clock=FakeClock(), rate_limit_wait=0)
+    served: list[str] = []
+
+    def model(key: str) -> Callable[[], AsyncIterator[AnswerEvent]]:
+        async def stream() -> AsyncIterator[AnswerEvent]:
+            served.append(key)
+            await asyncio.sleep(0.05)
+            yield Finished()
+
+        return stream
+
+    for index, key in enumerate(("a", "b", "c", "d")):
+        generations.announce(key, 1_700_000_000.0 + index)
+    tasks = []
+    for key in ("d", "b", "c", "a"):  # the order they get to the line
+        tasks.append(asyncio.create_task(collect(generations.events(key, WaitingStreamer(), model(key)))))
+        await asyncio.sleep(0.02)
+    async with asyncio.timeout(10):
+        await asyncio.gather(*tasks)
+    assert served == ["a", "b", "c", "d"]
+    for key in "abcd":
+        generations.withdraw(key)
+
+
+async def test_a_question_that_never_gets_there_holds_the_others_up_only_briefly(
+    quota: GenerationQuota,
+) -> None:
+    generations = Generations(quota, clock=FakeClock(), rate_limit_wait=0)
+    generations.announce("stuck", 1_700_000_000.0)  # e.g. its chat is held by another process
+    started = asyncio.get_running_loop().time()
+    later = ScriptedModel(ANSWER)
+    assert (
+        await collect(generations.events("later", WaitingStreamer(), later.open, arrived_at=1_700_000_001.0))
+        == ANSWER
+    )
+    assert asyncio.get_running_loop().time() - started < 1.5
+    generations.withdraw("stuck")
+    late = ScriptedModel(ANSWER)
+    generations.announce("stuck", 1_700_000_002.0)
+    generations.withdraw("stuck")  # its turn ended before the line: nobody waits for it
+    started = asyncio.get_running_loop().time()
+    await collect(generations.events("last", WaitingStreamer(), late.open, arrived_at=1_700_000_003.0))
+    assert asyncio.get_running_loop().time() - started < 0.5
