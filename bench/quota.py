@@ -259,9 +259,8 @@ async def run_once(n: int, args: argparse.Namespace) -> dict[str, Any]:
             tg_dump, ya_dump = workdir / "telegram.json", workdir / "yandex.json"
             await get_json(http, f"{tg_ctl}/dump", {"path": str(tg_dump)})
             await get_json(http, f"{ya_ctl}/dump", {"path": str(ya_dump)})
-        result.update(
-            analyse(json.loads(tg_dump.read_text()), json.loads(ya_dump.read_text()), n, args.quota)
-        )
+        tg_data, ya_data = json.loads(tg_dump.read_text()), json.loads(ya_dump.read_text())
+        result.update(analyse(tg_data, ya_data, n, args.quota, args.burst))
         log_text = bot_log.read_text(errors="replace")
         result.update(
             {
