@@ -132,15 +132,16 @@ class BenchYandex:
         self.fake.responder = lambda body: self.reply
         self.fake.on_delta = self._on_delta
         self.deltas: dict[int, list[tuple[float, int]]] = defaultdict(list)  # chat -> (at, alnum chars)
-        self._chat_by_body: dict[int, int | None] = {}
+        # id(body) -> (body, chat): the body is kept so that its id is not reused by a later request's.
+        self._chat_by_body: dict[int, tuple[dict[str, Any], int | None]] = {}
         self.total_deltas = 0
         self.unknown = 0
 
     def _on_delta(self, body: dict[str, Any], chunk: str, at: float) -> None:
-        key = id(body)
-        if key not in self._chat_by_body:
-            self._chat_by_body[key] = chat_of_request(body)
-        chat = self._chat_by_body[key]
+        known = self._chat_by_body.get(id(body))
+        if known is None or known[0] is not body:
+            known = self._chat_by_body[id(body)] = (body, chat_of_request(body))
+        chat = known[1]
         self.total_deltas += 1
         if chat is None:
             self.unknown += 1
