@@ -42,7 +42,7 @@ from bot.threads.journal import AnswerJournal
 from bot.threads.limits import UsageLimits
 from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
-from bot.turns.generation import Generations
+from bot.turns.generation import ENTRY_WAIT_SECONDS, Generations
 from bot.turns.runner import TurnPolicy, TurnRunner
 
 
@@ -129,7 +129,13 @@ def build_app(
         diagnosis=yandex.diagnosis,
     )
     quota = GenerationQuota(redis, keys=keys, limit=settings.yandex_max_concurrent_generations)
-    generations = Generations(quota, clock=clock, rate_limit_wait=settings.yandex_rate_limit_wait_seconds)
+    generations = Generations(
+        quota,
+        clock=clock,
+        rate_limit_wait=settings.yandex_rate_limit_wait_seconds,
+        # Questions wait out the burst window on their way to the line; an earlier arrival may take that long.
+        entry_wait=settings.burst_seconds + ENTRY_WAIT_SECONDS,
+    )
 
     session = AiohttpSession(
         api=TelegramAPIServer.from_base(settings.telegram_api_url), timeout=settings.telegram_timeout
@@ -184,6 +190,7 @@ def build_app(
         first_sign=FirstSign(typing),
         dedupe=dedupe,
         access=AccessMiddleware(access, redis, keys=keys, outbox=outbox),
+        line=generations,
     )
     dispatcher.include_routers(*build_routers())
     health = HealthCheck(

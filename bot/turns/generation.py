@@ -30,13 +30,14 @@ StreamOpener = Callable[[], AsyncIterator[AnswerEvent]]
 
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 10.0
-# How long a question waits for this process's earlier arrivals to join the line before it joins anyway.
-ENTRY_WAIT_SECONDS = 1.0
+# How long a question waits for this process's earlier arrivals to join the line before it joins anyway
+# (beyond the bot's burst window, which every question waits out on its way).
+ENTRY_WAIT_SECONDS = 3.0
 
 
 @dataclass(eq=False, slots=True)
 class _Entry:
-    """A question on its way to the line (its turn has begun): its arrival, and whether it got there."""
+    """A message on its way to the line: its arrival, and whether it got there (or never will)."""
 
     arrival: int
     joined: asyncio.Event = field(default_factory=asyncio.Event)
@@ -55,6 +56,7 @@ class Generations:
         *,
         clock: Clock,
         rate_limit_wait: float,
+        entry_wait: float = ENTRY_WAIT_SECONDS,
         first_backoff: float = FIRST_BACKOFF_SECONDS,
         max_backoff: float = MAX_BACKOFF_SECONDS,
         jitter: Callable[[], float] = random.random,
@@ -62,11 +64,12 @@ class Generations:
         self._quota = quota
         self._clock = clock
         self._rate_limit_wait = rate_limit_wait
+        self._entry_wait = entry_wait
         self._first_backoff = first_backoff
         self._max_backoff = max_backoff
         self._jitter = jitter
         self._waiting: dict[str, Streamer] = {}  # ticket -> the streamer of a question waiting for a slot
-        self._entries: dict[str, _Entry] = {}  # chat key -> its question on the way to the line
+        self._entries: dict[tuple[str, int], _Entry] = {}  # (chat key, arrival) -> on the way to the line
         self._draining = False
 
     @property
@@ -78,20 +81,23 @@ class Generations:
         """Questions of this process waiting for a generation slot right now."""
         return len(self._waiting)
 
-    def announce(self, chat_key: str, arrived_at: float | None) -> None:
-        """The chat's question is on its way to the line (its turn begins now, it will join within moments).
+    def expect(self, chat_key: str, arrived_at: float) -> None:
+        """A message arrived that may become a question for the model (called before anything awaits).
 
-        A burst of questions arrives in order, but the few Redis round trips each makes before it joins
-        the line finish in any order; the first to get there would take the free slots although others
-        arrived before them. So a question joins the line only once this process's questions announced
-        with an earlier arrival have joined it (or ENTRY_WAIT_SECONDS passed). Across processes the
-        arrival times alone order the line.
+        A burst of questions arrives in order, but the Redis round trips each makes before it joins the
+        line (deduplication, limits, its turn, its thread) finish in any order, and the first to get
+        there would take the free slots although others arrived before them. So a question joins the
+        line only once this process's messages expected with an earlier arrival have joined it or been
+        withdrawn, waiting at most `entry_wait`. Across processes the arrival times alone order the line.
         """
-        self._entries[chat_key] = _Entry(_arrival(arrived_at))
+        self._entries[(chat_key, _arrival(arrived_at))] = _Entry(_arrival(arrived_at))
 
-    def withdraw(self, chat_key: str) -> None:
-        """The chat's turn is over (or never reached the line): nobody waits for it any more."""
-        entry = self._entries.pop(chat_key, None)
+    def withdraw(self, chat_key: str, arrived_at: float | None) -> None:
+        """That message will not join the line now (handled, refused, or waiting behind its chat's answer):
+        nobody waits for it any more."""
+        if arrived_at is None:
+            return
+        entry = self._entries.pop((chat_key, _arrival(arrived_at)), None)
         if entry is not None:
             entry.joined.set()
 
@@ -119,7 +125,8 @@ class Generations:
         the line at once, or gives the slot back, and closes the model stream.
         """
         ticket = f"{chat_key}:{uuid.uuid4().hex[:12]}"
-        entry = self._entries.get(chat_key) or _Entry(_arrival(arrived_at))
+        arrival = _arrival(arrived_at)
+        entry = self._entries.get((chat_key, arrival)) or _Entry(arrival)
         if self._draining:
             streamer.stop(interrupted=True)
             return
@@ -145,8 +152,8 @@ class Generations:
             self._waiting.pop(ticket, None)
 
     async def _after_earlier_arrivals(self, entry: _Entry) -> None:
-        """Wait (at most ENTRY_WAIT_SECONDS) until the questions announced before this one joined the line."""
-        deadline = asyncio.get_running_loop().time() + ENTRY_WAIT_SECONDS
+        """Wait (at most `entry_wait`) until the messages expected before this one joined the line."""
+        deadline = asyncio.get_running_loop().time() + self._entry_wait
         while True:
             earlier = [
                 other

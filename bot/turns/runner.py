@@ -211,9 +211,9 @@ class TurnRunner:
         notice = None
         if self._gate.busy(key) and self._policy.queue_notice_seconds > 0:
             notice = asyncio.create_task(self._tell_queued(question))
-        elif self._generations is not None and not self._gate.busy(key):
-            # Heading straight for the generation line: others that arrived later wait for it to get there.
-            self._generations.announce(key, question.arrived_at)
+        if self._generations is not None and self._gate.busy(key):
+            # It waits behind its chat's answer: later arrivals of other chats must not wait for it.
+            self._generations.withdraw(key, question.arrived_at)
         try:
             # The gate registers this turn before its first await, so the next message may go on now.
             queued()
@@ -234,8 +234,6 @@ class TurnRunner:
         finally:
             if notice is not None:
                 notice.cancel()
-            if self._generations is not None:
-                self._generations.withdraw(key)
 
     async def _tell_unanswered(self, question: Question) -> None:
         with contextlib.suppress(Exception):  # shutting down: the chat may be unreachable, the bot closing

@@ -85,8 +85,8 @@ async def test_questions_beyond_the_quota_wait_in_arrival_order_and_see_their_pl
 async def slow_first_then_waiting(
     telegram: FakeTelegram, yandex: FakeYandex, *, first: int, second: int
 ) -> None:
-    """`first` holds the only slot with a long answer (8 s); `second` waits until shown its place."""
-    yandex.script(Reply(text="Answer to: long question", chunk_size=2, delay=0.7))
+    """`first` holds the only slot with a long answer (12 s); `second` waits until shown its place."""
+    yandex.script(Reply(text="Answer to: long question", chunk_size=2, delay=1.0))
     yandex.responder = echo(1)
     telegram.user_message(first, "long question")
     await telegram.wait_until(lambda: len(telegram.bot_messages(first)) == 1, timeout=10)
@@ -108,6 +108,11 @@ async def test_stop_and_reset_take_a_waiting_question_out_of_the_line(
     assert in_line(telegram, 7103)[0] == ENGLISH.waiting_position.format(position=1), "7102 left the line"
     telegram.command(7103, "/reset")
     await telegram.wait_for_text(ENGLISH.reset_done, 7103)
+    telegram.user_message(7105, "a question stopped with the button")
+    await telegram.wait_until(lambda: bool(in_line(telegram, 7105)), timeout=10)
+    [notice] = telegram.bot_messages(7105)
+    telegram.callback_query(7105, notice.message_id, "stop")  # the ⏹ button under the notice
+    await telegram.wait_until(lambda: telegram.bot_texts(7105) == [ENGLISH.stopped_notice])
 
     telegram.user_message(7104, "a later question")
     await telegram.wait_for_text("Answer to: a later question", 7104, timeout=20)

@@ -212,7 +212,7 @@ async def until(count: Callable[[], Awaitable[int] | int], at_least: int) -> Non
     raise AssertionError(f"never reached {at_least}")
 
 
-async def test_announced_questions_join_the_line_in_arrival_order(quota: GenerationQuota) -> None:
+async def test_expected_questions_join_the_line_in_arrival_order(quota: GenerationQuota) -> None:
     # Questions whose turns began in arrival order reach the line in another order (their Redis round
     # trips finished in any order): the first slot still goes to the first arrival.
     generations = Generations(quota, clock=FakeClock(), rate_limit_wait=0)
@@ -226,24 +226,26 @@ async def test_announced_questions_join_the_line_in_arrival_order(quota: Generat
 
         return stream
 
-    for index, key in enumerate(("a", "b", "c", "d")):
-        generations.announce(key, 1_700_000_000.0 + index)
+    arrivals = {key: 1_700_000_000.0 + index for index, key in enumerate("abcd")}
+    for key, arrived_at in arrivals.items():
+        generations.expect(key, arrived_at)
     tasks = []
     for key in ("d", "b", "c", "a"):  # the order they get to the line
-        tasks.append(asyncio.create_task(collect(generations.events(key, WaitingStreamer(), model(key)))))
+        events = generations.events(key, WaitingStreamer(), model(key), arrived_at=arrivals[key])
+        tasks.append(asyncio.create_task(collect(events)))
         await asyncio.sleep(0.02)
     async with asyncio.timeout(10):
         await asyncio.gather(*tasks)
     assert served == ["a", "b", "c", "d"]
-    for key in "abcd":
-        generations.withdraw(key)
+    for key, arrived_at in arrivals.items():
+        generations.withdraw(key, arrived_at)
 
 
 async def test_a_question_that_never_gets_there_holds_the_others_up_only_briefly(
     quota: GenerationQuota,
 ) -> None:
-    generations = Generations(quota, clock=FakeClock(), rate_limit_wait=0)
-    generations.announce("stuck", 1_700_000_000.0)  # e.g. its chat is held by another process
+    generations = Generations(quota, clock=FakeClock(), rate_limit_wait=0, entry_wait=1.0)
+    generations.expect("stuck", 1_700_000_000.0)  # e.g. its chat is held by another process
     started = asyncio.get_running_loop().time()
     later = ScriptedModel(ANSWER)
     assert (
@@ -251,10 +253,10 @@ async def test_a_question_that_never_gets_there_holds_the_others_up_only_briefly
         == ANSWER
     )
     assert asyncio.get_running_loop().time() - started < 1.5
-    generations.withdraw("stuck")
+    generations.withdraw("stuck", 1_700_000_000.0)
     late = ScriptedModel(ANSWER)
-    generations.announce("stuck", 1_700_000_002.0)
-    generations.withdraw("stuck")  # its turn ended before the line: nobody waits for it
+    generations.expect("stuck", 1_700_000_002.0)
+    generations.withdraw("stuck", 1_700_000_002.0)  # it never went for the line: nobody waits for it
     started = asyncio.get_running_loop().time()
     await collect(generations.events("last", WaitingStreamer(), late.open, arrived_at=1_700_000_003.0))
     assert asyncio.get_running_loop().time() - started < 0.5
