@@ -94,7 +94,7 @@ def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, quota: int, burst: f
     for chat, at in ya["starts"]:
         if chat is not None:
             requests[chat].append(at)
-    waits, ttft, durations, first_delays, done = {}, {}, {}, {}, {}
+    waits, ttft, durations, first_delays, done, behind = {}, {}, {}, {}, {}, {}
     for chat in arrived:
         deltas = ya["deltas"].get(str(chat), [])
         if requests.get(chat) and deltas:
@@ -109,6 +109,8 @@ def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, quota: int, burst: f
         complete = [at for at, cover in ordered if cover >= full]
         if complete:
             done[chat] = complete[0] - arrived[chat]
+            if deltas:
+                behind[chat] = complete[0] - deltas[-1][0]  # the whole answer shown after the model ended
 
     duration = sum(durations.values()) / len(durations) if durations else math.nan
     first_delay = sum(first_delays.values()) / len(first_delays) if first_delays else math.nan
@@ -126,9 +128,11 @@ def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, quota: int, burst: f
     for tenth in range(10):
         members = [chat for chat in arrived if rank[chat] * 10 // n == tenth and chat in waits]
         values = [waits[chat] for chat in members]
+        firsts = [ttft.get(chat, math.inf) for chat in arrived if rank[chat] * 10 // n == tenth]
         deciles.append(
             {
                 "arrivals": f"{tenth * n // 10 + 1}-{(tenth + 1) * n // 10}",
+                "ttft_p50": percentile(firsts, 50),
                 "wait_min": min(values) if values else None,
                 "wait_p50": percentile(values, 50),
                 "wait_max": max(values) if values else None,
@@ -151,6 +155,7 @@ def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, quota: int, burst: f
         "wait": summary(list(waits.values())),
         "time_to_first_text": summary(ttft_values),
         "time_to_done": summary([done.get(chat, math.inf) for chat in arrived]),
+        "shown_in_full_after_model_end": summary(list(behind.values())),
         "ttft_p50_over_floor": p50 / floor if p50 is not None else None,
         "ttft_p95_over_floor": p95 / floor if p95 is not None else None,
         "ideal_ttft_p50": percentile(ideal, 50),
@@ -336,12 +341,15 @@ def table(runs: list[dict[str, Any]]) -> str:
 
 
 def deciles(run: dict[str, Any]) -> str:
-    lines = [f"N = {run['chats']}: wait by arrival order (s)  min / p50 / max  (perfect FIFO: from–to)"]
+    lines = [
+        f"N = {run['chats']}: wait by arrival order (s)  min / p50 / max  (perfect FIFO: from–to)"
+        "  | first text p50 (s)"
+    ]
     for row in run.get("wait_by_arrival_decile", []):
         low, high = row["ideal_wait"]
         lines.append(
             f"  arrivals {row['arrivals']:>9}:  {_s(row['wait_min'])} / {_s(row['wait_p50'])} / "
-            f"{_s(row['wait_max'])}   ({low:.0f}–{high:.0f})"
+            f"{_s(row['wait_max'])}   ({low:.0f}–{high:.0f})  | {_s(row.get('ttft_p50'))}"
         )
     return "\n".join(lines)
 

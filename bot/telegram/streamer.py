@@ -36,6 +36,25 @@ MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs,
 WAIT_NOTICE_AFTER_SECONDS = 2.0
 WAIT_REFRESH_SECONDS = 5.0
 WAIT_REFRESH_MAX_SECONDS = 60.0
+# And all waiting chats of a process together get at most this many notices a second, whatever the line's
+# length: a burst of hundreds of questions is told its places a few at a time, front first, while the
+# answers being written keep most of the bot-wide budget (25 calls/s) for themselves.
+WAIT_NOTICES_PER_SECOND = 5.0
+
+
+class NoticeRate:
+    """The shared pace of "in line" notices: at most `rate` a second, first come first served."""
+
+    def __init__(self, clock: Clock, rate: float = WAIT_NOTICES_PER_SECOND) -> None:
+        self._clock = clock
+        self._interval = 1.0 / rate
+        self._next_at = clock.now()
+        self._queue = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._queue:
+            await self._clock.sleep(max(0.0, self._next_at - self._clock.now()))
+            self._next_at = max(self._next_at, self._clock.now()) + self._interval
 
 
 class _NotWaiting:
@@ -63,8 +82,10 @@ class ReplyStreamer:
         clock: Clock,
         typing: TypingIndicator,
         on_progress: ProgressCallback | None = None,
+        notice_rate: NoticeRate | None = None,
     ) -> None:
         self._typing_indicator = typing
+        self._notice_rate = notice_rate
         self._on_progress = on_progress
         self._notes: list[str] = []
         self._surface = surface
@@ -84,6 +105,7 @@ class ReplyStreamer:
         self._wait_shown_at = 0.0
         self._wait_gap = WAIT_REFRESH_SECONDS
         self._wait_timer: asyncio.Task[None] | None = None
+        self._notice_cleared = notice_rate is None  # the shared notice pace let the next notice go
 
     def stop(self, *, interrupted: bool = False) -> None:
         """End the answer now, keeping what was written; `interrupted` marks a shutdown, not the user."""
@@ -102,12 +124,12 @@ class ReplyStreamer:
         self._waiting = position
         if self._outcome.text or self._done:
             return
-        # The publisher is woken only when a notice is due, so waiting costs no Telegram call (and no
-        # share of the bot-wide budget) until something is shown.
-        due = self._wait_due()
-        if due <= now:
-            self._wake.set()
-        elif self._wait_timer is None or self._wait_timer.done():
+        # The publisher is woken only when a notice is due (and the shared pace allows it), so waiting
+        # costs no Telegram call, and no share of the bot-wide budget, until something is shown.
+        self._notice_at(self._wait_due())
+
+    def _notice_at(self, due: float) -> None:
+        if self._wait_timer is None or self._wait_timer.done():
             self._wait_timer = asyncio.create_task(self._wake_at(due))
 
     def _wait_due(self) -> float:
@@ -118,6 +140,9 @@ class ReplyStreamer:
 
     async def _wake_at(self, moment: float) -> None:
         await self._clock.sleep(max(0.0, moment - self._clock.now()))
+        if self._notice_rate is not None and not self._notice_cleared:
+            await self._notice_rate.acquire()
+            self._notice_cleared = True
         self._wake.set()
 
     def show_typing(self) -> None:
@@ -264,13 +289,13 @@ class ReplyStreamer:
         if notice == self._wait_shown:
             return None
         now, due = self._clock.now(), self._wait_due()
-        if now < due:
-            if self._wait_timer is None or self._wait_timer.done():
-                self._wait_timer = asyncio.create_task(self._wake_at(due))
+        if now < due or not self._notice_cleared:
+            self._notice_at(due)
             return None
         if self._wait_shown is not None:
             self._wait_gap = min(self._wait_gap * 2, WAIT_REFRESH_MAX_SECONDS)
         self._wait_shown, self._wait_shown_at = notice, now
+        self._notice_cleared = self._notice_rate is None
         return [styled(notice, "italic")]
 
     def _final_frame(self) -> list[Rendered]:
@@ -334,6 +359,7 @@ class ReplyStreamers:
         self._drafts = drafts
         self._private_interval = private_interval
         self._group_interval = group_interval
+        self._notice_rate = NoticeRate(clock)  # shared by every answer waiting in line
 
     def __call__(
         self,
@@ -354,4 +380,11 @@ class ReplyStreamers:
             draft_id=draft_id,
             message_ids=message_ids,
         )
-        return ReplyStreamer(surface, texts, clock=self._clock, typing=self._typing, on_progress=on_progress)
+        return ReplyStreamer(
+            surface,
+            texts,
+            clock=self._clock,
+            typing=self._typing,
+            on_progress=on_progress,
+            notice_rate=self._notice_rate,
+        )

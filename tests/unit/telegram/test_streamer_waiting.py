@@ -141,3 +141,34 @@ async def test_a_stop_while_waiting_leaves_the_line_and_says_stopped() -> None:
 async def test_a_shutdown_while_waiting_asks_to_send_the_question_again() -> None:
     text = await stop_while_waiting(TimedBot(), lambda s: s.stop(interrupted=True))
     assert text == ENGLISH.unanswered
+
+
+async def test_waiting_chats_share_a_pace_of_notices_front_first() -> None:
+    clock = SystemClock()
+    rate = streamer_module.NoticeRate(clock, rate=10.0)  # one notice per 0.1 s for all chats together
+    bots = [TimedBot() for _ in range(5)]
+    streamers = []
+    for bot in bots:
+        caller = ChatCaller(Pacer(0.01, clock), CallBudget(clock, rate=1000, burst=10), clock)
+        sender = Sender(bot, ChatTarget(1, True, reply_to_message_id=1), caller)  # type: ignore[arg-type]
+        streamers.append(
+            ReplyStreamer(
+                ReplySurface(sender, stop_label="Stop"),
+                ENGLISH,
+                clock=clock,
+                typing=TypingIndicator(bot, clock),  # type: ignore[arg-type]
+                notice_rate=rate,
+            )
+        )
+    # All five start waiting at once (places 1..5), then are admitted together much later.
+    runs = [
+        s.run(waiting_then_answer(s, [(0.0, place), (NOTICE_AFTER + 0.6, place)]))
+        for place, s in enumerate(streamers, start=1)
+    ]
+    await asyncio.gather(*runs)
+    firsts = [
+        next(at for at, (text, _) in zip(b.times, b.frames, strict=True) if text.startswith("⏳"))
+        for b in bots
+    ]
+    assert firsts == sorted(firsts), "the front of the line is told first"
+    assert all(b - a >= 0.09 for a, b in pairwise(firsts)), firsts
