@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,6 +28,7 @@ from tests.fakes.yandex import FakeYandex, Reply
 from tests.fakes.yandex.tokens import TokenRegistry
 from tests.helpers import deliver, question, saved_thread
 
+ROOT = Path(__file__).resolve().parents[2]
 BUSY = "The AI service is busy right now. Please try again in a minute."
 FREE_SLOT = ENGLISH.waiting_slot
 # A waiting question must not also get the "waits behind your previous answer" notice mid-test.
@@ -249,3 +253,31 @@ async def test_no_credential_at_start_is_one_clear_line(
         await services.start(settings)
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("no Yandex credential")]
     assert "metadata: service account token from the metadata service at 127.0.0.1:9" in line
+
+
+async def test_python_m_bot_exits_2_when_no_credential_can_be_had(
+    telegram: FakeTelegram, tmp_path: Any
+) -> None:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "YANDEX_", "REDIS_"))
+    }
+    env.update(
+        BOT_TOKEN=telegram.token,
+        TELEGRAM_API_URL=telegram.base_url,
+        YANDEX_FOLDER_ID="b1gtestfolder",
+        YANDEX_AUTH="metadata",
+        YC_METADATA_ADDR="127.0.0.1:9",  # nothing listens there
+        PYTHONPATH=str(ROOT),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(60):
+        _, stderr = await process.communicate()
+    assert process.returncode == 2
+    text = stderr.decode()
+    assert (
+        "no Yandex credential (metadata: service account token from the metadata service at 127.0.0.1:9)"
+        in text
+    )
+    assert "Traceback" not in text
