@@ -1,7 +1,7 @@
 """Runs ONE HTTP fake (Telegram Bot API or Yandex Responses API) in its own process for the benchmark.
 
     python -m bench.fake_server telegram --private-interval 1 --group-per-minute 20 --global-per-second 30
-    python -m bench.fake_server yandex --chunk-size 4 --cps 150 --first-delay 0.6
+    python -m bench.fake_server yandex --chunk-size 4 --cps 150 --first-delay 0.6 [--quota 10]
 
 On start it prints one JSON line to stdout: {"api": <base URL of the fake>, "control": <control URL>}.
 The control server (loopback) answers:
@@ -32,6 +32,7 @@ from aiohttp import web
 from bench.answer import ANSWER, chat_of_request, covered, normalise, question
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply, split_chunks
+from tests.fakes.yandex.quota import GenerationQuotaFake
 
 FRAME_METHODS = frozenset({"sendmessage", "editmessagetext"})
 VISIBLE_METHODS = frozenset({"sendchataction", "sendmessage", "sendmessagedraft"})
@@ -100,7 +101,10 @@ class BenchTelegram(FakeTelegram):
                 "st": call.status,
             }
             if method in FRAME_METHODS and call.status == 200:
-                record["cover"] = covered(str(call.params.get("text") or ""), ANSWER_NORM)
+                text = str(call.params.get("text") or "")
+                record["cover"] = covered(text, ANSWER_NORM)
+                if text.startswith("⏳"):
+                    record["notice"] = True  # the bot's "your question is in line" message
             calls.append(record)
         return {
             "kind": "telegram",
@@ -116,8 +120,10 @@ class BenchTelegram(FakeTelegram):
 class BenchYandex:
     """The Yandex fake answering every question with ANSWER, recording when each delta was written."""
 
-    def __init__(self, *, chunk_size: int, cps: float, first_delay: float) -> None:
+    def __init__(self, *, chunk_size: int, cps: float, first_delay: float, quota: int = 0) -> None:
         self.fake = FakeYandex()
+        if quota:
+            self.fake.quota = GenerationQuotaFake(limit=quota)  # Yandex's folder quota: 429 beyond it
         chunks = split_chunks(ANSWER, chunk_size)
         # Pace the chunks so the whole answer streams at `cps` characters per second on average.
         delay = len(ANSWER) / cps / max(1, len(chunks))
@@ -126,15 +132,16 @@ class BenchYandex:
         self.fake.responder = lambda body: self.reply
         self.fake.on_delta = self._on_delta
         self.deltas: dict[int, list[tuple[float, int]]] = defaultdict(list)  # chat -> (at, alnum chars)
-        self._chat_by_body: dict[int, int | None] = {}
+        # id(body) -> (body, chat): the body is kept so that its id is not reused by a later request's.
+        self._chat_by_body: dict[int, tuple[dict[str, Any], int | None]] = {}
         self.total_deltas = 0
         self.unknown = 0
 
     def _on_delta(self, body: dict[str, Any], chunk: str, at: float) -> None:
-        key = id(body)
-        if key not in self._chat_by_body:
-            self._chat_by_body[key] = chat_of_request(body)
-        chat = self._chat_by_body[key]
+        known = self._chat_by_body.get(id(body))
+        if known is None or known[0] is not body:
+            known = self._chat_by_body[id(body)] = (body, chat_of_request(body))
+        chat = known[1]
         self.total_deltas += 1
         if chat is None:
             self.unknown += 1
@@ -149,9 +156,11 @@ class BenchYandex:
             "deltas": self.total_deltas,
             "finished": finished,
             "closed_by_client": self.fake.closed_by_client,
+            "quota_rejected": self.fake.quota.rejected if self.fake.quota else 0,
         }
 
     def dump(self) -> dict[str, Any]:
+        quota = self.fake.quota
         return {
             "kind": "yandex",
             "chunks_per_answer": self.chunks_per_answer,
@@ -160,6 +169,11 @@ class BenchYandex:
             "closed_by_client": self.fake.closed_by_client,
             "unknown_deltas": self.unknown,
             "deltas": {str(chat): items for chat, items in self.deltas.items()},
+            # Every POST /v1/responses (refused ones too) as [chat, monotonic time it arrived].
+            "starts": [[chat_of_request(r.body), r.at] for r in self.fake.requests],
+            "quota": None
+            if quota is None
+            else {"limit": quota.limit, "peak": quota.peak, "rejected": quota.rejected},
         }
 
 
@@ -178,7 +192,9 @@ async def serve(args: argparse.Namespace) -> None:
         api_url = await fake.start()
         target: Any = fake
     else:
-        target = BenchYandex(chunk_size=args.chunk_size, cps=args.cps, first_delay=args.first_delay)
+        target = BenchYandex(
+            chunk_size=args.chunk_size, cps=args.cps, first_delay=args.first_delay, quota=args.quota
+        )
         api_url = await target.fake.start()
         fake = target.fake
 
@@ -236,6 +252,7 @@ def main() -> int:
     parser.add_argument("--chunk-size", type=int, default=4, help="0 = sentence-sized chunks")
     parser.add_argument("--cps", type=float, default=150.0, help="characters per second of a stream")
     parser.add_argument("--first-delay", type=float, default=0.6)
+    parser.add_argument("--quota", type=int, default=0, help="concurrent generations per folder (0: none)")
     args = parser.parse_args()
     asyncio.run(serve(args))
     return 0

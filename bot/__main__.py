@@ -30,14 +30,18 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return EXIT_BAD_CONFIG
 
+    from bot.assistant.token_sources import CredentialError
     from bot.factory import build_app
     from bot.logs import configure_logging
     from bot.runners import BotService
 
-    configure_logging(settings.log_level, settings.secrets())
-    service = BotService(build_app(settings))
-    # WEBHOOK_URL chooses the mode; the settings check has made sure WEBHOOK_SECRET comes with it.
-    asyncio.run(service.run_webhook() if settings.webhook_url else service.run_polling())
+    redactor = configure_logging(settings.log_level, settings.secrets())
+    service = BotService(build_app(settings, on_secret=redactor.add))
+    try:
+        # WEBHOOK_URL chooses the mode; the settings check has made sure WEBHOOK_SECRET comes with it.
+        asyncio.run(service.run_webhook() if settings.webhook_url else service.run_polling())
+    except CredentialError:
+        return EXIT_BAD_CONFIG  # logged in one line at start-up: which credential, and why
     return 0
 
 

@@ -11,7 +11,7 @@ import asyncio
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -93,25 +93,39 @@ def main(argv: Sequence[str]) -> int:
 
     from bot.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.secrets())
-    return asyncio.run(_run(args, settings, plan))
+    redactor = configure_logging(settings.log_level, settings.secrets())
+    return asyncio.run(_run(args, settings, plan, on_secret=redactor.add))
 
 
-async def _run(args: argparse.Namespace, settings: Settings, plan: UploadPlan | None) -> int:
+async def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    plan: UploadPlan | None,
+    *,
+    on_secret: Callable[[str], None] | None = None,
+) -> int:
     # Imported here so `--help` and configuration errors answer without loading the heavy libraries.
-    from bot.assistant.client import build_openai_client
+    from bot.assistant.connection import YandexConnection
+    from bot.assistant.token_sources import CredentialError
     from bot.keys import RedisKeys
     from bot.storage import build_redis
 
-    client = build_openai_client(settings)
+    # The bot's own way to Yandex: the same credential source, renewed, and the same diagnosis.
+    yandex = YandexConnection.open(settings, on_secret=on_secret)
     redis, _ = build_redis(settings)
     kb = KnowledgeBase(
-        client,
+        yandex.openai,
         redis,
         keys=RedisKeys(settings.redis_prefix),
         configured_store_id=settings.yandex_vector_store_id,
+        diagnosis=yandex.diagnosis,
     )
     try:
+        try:
+            await yandex.start()
+        except CredentialError as error:
+            print(f"error: no Yandex credential ({yandex.credentials.describe()}): {error}", file=sys.stderr)
+            return EXIT_FAILED
         if plan is not None:
             return await _add(kb, plan, jobs=args.jobs, indexing_timeout=args.timeout)
         if args.action == "list":
@@ -123,7 +137,7 @@ async def _run(args: argparse.Namespace, settings: Settings, plan: UploadPlan | 
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        await client.close()
+        await yandex.aclose()
         await redis.aclose()
 
 

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     yandex_model: str = "yandexgpt-5.1"
     yandex_timeout: Annotated[float, Field(gt=0)] = 60.0
     yandex_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    # The folder's quota of concurrent generations (Yandex's default: 10), kept by all processes together.
+    yandex_max_concurrent_generations: Annotated[int, Field(ge=1, le=1000)] = 10
+    # How long an answer keeps retrying Yandex's 429 (quota exhausted) before the user is told.
+    yandex_rate_limit_wait_seconds: Annotated[float, Field(ge=0, le=600)] = 30.0
     yandex_data_logging: bool = False
     assistant_instructions: str = DEFAULT_INSTRUCTIONS
     temperature: Annotated[float, Field(ge=0, le=1)] = 0.3
@@ -261,17 +265,6 @@ class Settings(BaseSettings):
         if self.yandex_oauth_token is not None:
             return YandexAuth.OAUTH
         return None
-
-    @property
-    def yandex_credential(self) -> str:
-        """The static API key or IAM token; renewed kinds go through bot/assistant/credentials.py."""
-        kind = self.yandex_auth_kind
-        secret = {YandexAuth.API_KEY: self.yandex_api_key, YandexAuth.IAM_TOKEN: self.yandex_iam_token}.get(
-            kind or YandexAuth.API_KEY
-        )
-        if secret is None:
-            raise ValueError(f"YANDEX_AUTH={kind} has no static credential; build a Credentials source")
-        return secret.get_secret_value()
 
     def secrets(self) -> list[str]:
         """Every secret value in the settings, for the log redaction."""

@@ -6,13 +6,17 @@ chat adds a terminal. Nothing here imports aiogram, so the console starts quickl
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from openai import AsyncOpenAI
 from redis.asyncio import Redis
+from yandex_ai_studio_sdk._auth import BaseAuth  # the SDK's provider interface; not re-exported publicly
 
-from bot.assistant.client import Assistant, build_openai_client
+from bot.assistant.client import Assistant
+from bot.assistant.connection import YandexConnection
 from bot.assistant.knowledge import KnowledgeBase
+from bot.assistant.quota import GenerationQuota
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.keys import RedisKeys
@@ -24,6 +28,7 @@ from bot.threads.limits import UsageLimits
 from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
 from bot.threads.usage import UsageStats
+from bot.turns.generation import ENTRY_WAIT_SECONDS, Generations
 from bot.turns.profiles import ChatProfiles
 from bot.turns.runner import TurnPolicy, TurnRunner
 from bot.turns.streaming import Notifier, StreamerFactory
@@ -45,11 +50,25 @@ class Core:
     limits: UsageLimits
     usage_stats: UsageStats
     profiles: ChatProfiles
+    yandex: YandexConnection  # the renewed credential and the openai client it authorises
     openai: AsyncOpenAI
     assistant: Assistant
     knowledge: KnowledgeBase
+    quota: GenerationQuota  # the folder's concurrent generations, shared by every process
+    generations: Generations
 
-    def runner(
+    async def aclose(self) -> None:
+        """Close what `build_core` opened: the quota's line, the credential and its clients, Redis."""
+        await self.quota.aclose()
+        await self.yandex.aclose()
+        await self.redis.aclose()
+
+    @property
+    def sdk_auth(self) -> BaseAuth:
+        """The auth provider for the Yandex SDK (SpeechKit, YandexART): the bot's one renewed credential."""
+        return self.yandex.credentials.sdk_auth
+
+    def turn_runner(
         self,
         streamer_factory: StreamerFactory,
         notify: Notifier,
@@ -79,17 +98,24 @@ class Core:
             tools=functools.partial(self.knowledge.tools, settings),
             options=self.profiles.options,
             stats=self.usage_stats,
+            generations=self.generations,
         )
 
 
-def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
+def build_core(
+    settings: Settings, *, clock: Clock | None = None, on_secret: Callable[[str], None] | None = None
+) -> Core:
+    """What answering needs; `on_secret` learns each credential handed out while it runs (the log
+    redaction, bot.logs.SecretRedactor.add)."""
     clock = clock or SystemClock()
     keys = RedisKeys(settings.redis_prefix)
     redis, store_description = build_redis(settings)
-    openai = build_openai_client(settings)
+    yandex = YandexConnection.open(settings, on_secret=on_secret)
+    openai = yandex.openai
     # openai imports (and pydantic builds) the Responses types on first use; doing it now keeps that
     # half-second stall out of the first burst of questions.
     _ = openai.responses, openai.vector_stores
+    quota = GenerationQuota(redis, keys=keys, limit=settings.yandex_max_concurrent_generations)
     return Core(
         settings=settings,
         clock=clock,
@@ -115,6 +141,7 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
             default_temperature=settings.temperature,
             model_uri=settings.complete_model_uri,
         ),
+        yandex=yandex,
         openai=openai,
         assistant=Assistant(
             openai,
@@ -122,8 +149,22 @@ def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
             instructions=settings.assistant_instructions,
             temperature=settings.temperature,
             max_output_tokens=settings.max_output_tokens,
+            diagnosis=yandex.diagnosis,
         ),
         knowledge=KnowledgeBase(
-            openai, redis, keys=keys, configured_store_id=settings.yandex_vector_store_id
+            openai,
+            redis,
+            keys=keys,
+            configured_store_id=settings.yandex_vector_store_id,
+            diagnosis=yandex.diagnosis,
+        ),
+        quota=quota,
+        generations=Generations(
+            quota,
+            clock=clock,
+            rate_limit_wait=settings.yandex_rate_limit_wait_seconds,
+            # Questions wait out the burst window on their way to the line; an earlier arrival may take
+            # that long.
+            entry_wait=settings.burst_seconds + ENTRY_WAIT_SECONDS,
         ),
     )

@@ -1,12 +1,15 @@
 """Composition root: builds every piece of the bot from the settings, and nothing else.
 
-`bot.core.build_core` builds what any front end needs (Redis, threads, limits, the model, the chats'
-settings); `build_app` adds Telegram on top of it, as the console chat (`bot.console`) adds a terminal.
-Running the bot (polling or webhook, signals, start-up and shutdown) is `bot.runners`.
+`bot.core.build_core` builds what any front end needs (Redis, threads, limits, the model and its
+credential, the generation quota, the chats' settings); `build_app` adds Telegram on top of it, as the
+console chat (`bot.console`) adds a terminal. Running the bot (polling or webhook, signals, start-up and
+shutdown) is `bot.runners`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -14,15 +17,12 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from openai import AsyncOpenAI
-from redis.asyncio import Redis
 
 from bot.assistant.knowledge import KnowledgeBase
 from bot.clock import Clock
 from bot.config import Settings, StreamMode
-from bot.core import build_core
+from bot.core import Core, build_core
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
-from bot.keys import RedisKeys
 from bot.telegram.budget import BudgetMiddleware, CallBudget
 from bot.telegram.chat_action import TypingIndicator
 from bot.telegram.chat_admins import ChatAdmins
@@ -35,10 +35,7 @@ from bot.telegram.routers import build_routers
 from bot.telegram.routers.knowledge import UploadQueue
 from bot.telegram.sender import Outbox
 from bot.telegram.streamer import ReplyStreamers
-from bot.threads.gate import TurnGate
-from bot.threads.journal import AnswerJournal
 from bot.threads.limits import UsageLimits
-from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
 from bot.threads.usage import UsageStats
 from bot.turns.profiles import ChatProfiles
@@ -61,24 +58,10 @@ class Workflow(TypedDict):
 
 
 @dataclass(frozen=True, slots=True)
-class App:
-    """Every piece of one bot process, wired together."""
+class App(Core):
+    """Every piece of one bot process: the core, and Telegram on top of it."""
 
-    settings: Settings
-    clock: Clock
-    keys: RedisKeys
-    redis: Redis
-    store_description: str  # for the start-up log line (no password)
-    store: ThreadStore
-    gate: TurnGate
-    journal: AnswerJournal
-    signals: StopSignals
-    limits: UsageLimits
-    usage_stats: UsageStats
-    profiles: ChatProfiles
     access: AccessPolicy
-    openai: AsyncOpenAI
-    knowledge: KnowledgeBase
     bot: Bot
     outbox: Outbox
     streamers: ReplyStreamers
@@ -88,8 +71,12 @@ class App:
     health: HealthCheck
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
-    core = build_core(settings, clock=clock)
+def build_app(
+    settings: Settings, *, clock: Clock | None = None, on_secret: Callable[[str], None] | None = None
+) -> App:
+    """Every piece of the bot; `on_secret` learns each credential handed out while it runs (the log
+    redaction, bot.logs.SecretRedactor.add)."""
+    core = build_core(settings, clock=clock, on_secret=on_secret)
     clock, keys, redis = core.clock, core.keys, core.redis
     access = AccessPolicy(settings.allowed_user_ids, settings.allowed_chat_ids, settings.admin_user_ids)
 
@@ -116,7 +103,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         group_interval=settings.stream_group_interval,
         retry_buttons=retry_buttons,
     )
-    runner = core.runner(streamers, outbox.notify)
+    runner = core.turn_runner(streamers, outbox.notify)
 
     workflow = Workflow(
         runner=runner,
@@ -139,6 +126,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         first_sign=FirstSign(typing),
         dedupe=dedupe,
         access=AccessMiddleware(access, redis, keys=keys, outbox=outbox),
+        line=core.generations,
     )
     dispatcher.include_routers(*build_routers())
     health = HealthCheck(
@@ -146,22 +134,10 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         telegram_probe=lambda: bot.get_me(request_timeout=int(PROBE_TIMEOUT_SECONDS)),
         clock=clock,
     )
+    parts = {field.name: getattr(core, field.name) for field in dataclasses.fields(Core)}
     return App(
-        settings=settings,
-        clock=clock,
-        keys=keys,
-        redis=redis,
-        store_description=core.store_description,
-        store=core.store,
-        gate=core.gate,
-        journal=core.journal,
-        signals=core.signals,
-        limits=core.limits,
-        usage_stats=core.usage_stats,
-        profiles=core.profiles,
+        **parts,
         access=access,
-        openai=core.openai,
-        knowledge=core.knowledge,
         bot=bot,
         outbox=outbox,
         streamers=streamers,

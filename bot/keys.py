@@ -33,10 +33,16 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("refused:<user>:<chat>", "a refusal already given today to someone not on the allow-lists"),
     ("kb:vector_store_id", "the knowledge base's vector store id, when the bot created the store"),
     ("kb:documents", "hash: file id → the document's name, size, status and upload time"),
-    ("quota:queue", "sorted set: questions waiting for a generation slot → their arrival number"),
+    (
+        "quota:queue",
+        "sorted set: questions waiting for a generation slot → their arrival (wall-clock microseconds)",
+    ),
     ("quota:waiters", "sorted set: waiting questions → their process's heartbeat deadline"),
     ("quota:holders", "sorted set: questions holding a generation slot → their lease deadline"),
-    ("quota:seq", "counter of arrivals in the generation line"),
+    (
+        "quota:seq",
+        "counter of arrivals, for callers of the quota that give no arrival time (the bot always does)",
+    ),
     ("quota:moved", "pub/sub channel: the generation line moved (a slot freed, someone admitted or left)"),
 )
 

@@ -3,26 +3,50 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections import deque
 from collections.abc import Iterable
 
 REDACTED = "***"
+# Live credentials the bot is handed while it runs (renewed IAM tokens) are remembered this many at a
+# time: older ones have expired, and a token lives at least minutes.
+RECENT_SECRETS = 32
+# The shapes of Yandex credentials, cut out even when nobody told us the value (a token echoed in a
+# service's error text, one fetched by a library): IAM tokens `t1.…`, API keys `AQVN…`, OAuth `y0_…`.
+CREDENTIAL_PATTERN = re.compile(
+    r"\b(?:t1\.[A-Za-z0-9_.\-]{20,}|AQVN[A-Za-z0-9_\-]{20,}|y[0-3]_[A-Za-z0-9_\-]{20,})"
+)
 
 
 class SecretRedactor(logging.Filter):
-    """Replaces known secret values in a record's final message (and traceback) with ***.
+    """Replaces secret values in a record's final message (and traceback) with ***.
 
+    The secrets are the settings' (given at start), the live credentials reported with `add` (the
+    credential source reports each IAM token it fetches), and anything shaped like a Yandex credential.
     Libraries may put a URL with the bot token, or a header, into an exception text; this filter is the
     last line of defence, applied to every handler.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({secret for secret in secrets if len(secret) >= 6}, key=len, reverse=True)
+        self._static = {secret for secret in secrets if len(secret) >= 6}
+        self._recent: deque[str] = deque(maxlen=RECENT_SECRETS)
+        self._secrets = self._ordered()
+
+    def add(self, secret: str) -> None:
+        """Redact `secret` from now on too (a credential handed out while the bot runs)."""
+        if len(secret) >= 6 and secret not in self._static and secret not in self._recent:
+            self._recent.append(secret)
+            self._secrets = self._ordered()
+
+    def _ordered(self) -> list[str]:
+        # Longest first, so a secret that contains another is cut out whole.
+        return sorted(self._static | set(self._recent), key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        return text
+        return CREDENTIAL_PATTERN.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = self.redact(record.getMessage())
@@ -35,13 +59,16 @@ class SecretRedactor(logging.Filter):
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> None:
+def configure_logging(level: str, secrets: Iterable[str]) -> SecretRedactor:
+    """Log to stderr through a SecretRedactor; returns it, so live credentials can be added to it."""
+    redactor = SecretRedactor(secrets)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(SecretRedactor(secrets))
+    handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Every update and HTTP request at INFO is noise in production logs.
     logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpx2").setLevel(max(logging.WARNING, root.level))
+    return redactor

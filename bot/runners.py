@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 
+from bot.assistant.token_sources import CredentialError
 from bot.factory import App
 from bot.telegram.commands import publish_commands
 from bot.turns.recovery import close_interrupted_answers
@@ -31,6 +32,16 @@ class BotService:
 
     async def _on_startup(self) -> None:
         app = self.app
+        try:
+            # Before any Yandex call: the first token (a metadata/IAM/yc fetch), then renewed ahead of expiry.
+            await app.yandex.start()
+        except CredentialError as error:
+            log.error(
+                "no Yandex credential (%s): %s",
+                app.yandex.credentials.describe(),
+                app.yandex.credentials.redact(str(error)),
+            )
+            raise
         await app.redis.ping()
         listening = asyncio.Event()
         self._listener = asyncio.create_task(app.signals.listen(app.runner.stop_local, listening))
@@ -38,8 +49,10 @@ class BotService:
         await close_interrupted_answers(app.journal, app.gate, app.store, app.streamers)
         await publish_commands(app.bot)
         log.info(
-            "Bot started: model %s, store %s, stream mode %s",
+            "Bot started: model %s, credential %s, at most %d generations at once, store %s, stream mode %s",
             app.settings.model_uri,
+            app.yandex.credentials.describe(),
+            app.quota.limit,
             app.store_description,
             app.settings.stream_mode.value,
         )
@@ -134,5 +147,4 @@ class BotService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await app.bot.session.close()
-        await app.openai.close()
-        await app.redis.aclose()
+        await app.aclose()

@@ -127,6 +127,8 @@ class Texts:
     interrupted_notice: str
     queued: str
     unanswered: str
+    waiting_position: str  # {position}
+    waiting_slot: str
     context_trimmed: str
     rate_limited: str
     token_budget_spent: str
@@ -193,6 +195,14 @@ ENGLISH = Texts(
         FailureKind.UNAVAILABLE: "The AI service is unavailable right now. Please try again later.",
         FailureKind.REJECTED: "The AI service could not process this request. Try rephrasing it.",
         FailureKind.ERROR: "Something went wrong while preparing the answer. Please try again.",
+        FailureKind.ACCESS_DENIED: (
+            "The AI service refused this bot's access, so I can't answer right now. "
+            "The bot's owner needs to check its Yandex credentials."
+        ),
+        FailureKind.MODEL_UNAVAILABLE: (
+            "The AI model this bot is set up to use is not available, so I can't answer right now. "
+            "The bot's owner needs to change the model in its settings."
+        ),
     },
     failure_mid_stream="⚠️ The answer was interrupted by an error and may be incomplete.",
     empty_answer="The model returned an empty answer. Please try rephrasing your question.",
@@ -210,6 +220,11 @@ ENGLISH = Texts(
     interrupted_notice="⚠️ Interrupted: the bot was restarted while writing this answer.",
     queued="⏳ I'll answer this as soon as I finish the current answer.",
     unanswered="⚠️ The bot was restarted before it could answer this. Please send it again.",
+    waiting_position=(
+        "⏳ Many questions are being answered right now. Yours is number {position} in line; "
+        "I'll start as soon as it's its turn."
+    ),
+    waiting_slot="⏳ The AI service is busy right now. Your question is waiting for a free slot.",
     context_trimmed=(
         "ℹ️ This conversation has grown long: I now only see its recent part. /reset starts a fresh one."
     ),
@@ -402,6 +417,14 @@ RUSSIAN = Texts(
         FailureKind.UNAVAILABLE: "Сервис ИИ сейчас недоступен. Попробуйте позже.",
         FailureKind.REJECTED: "Сервис ИИ не смог обработать запрос. Попробуйте переформулировать.",
         FailureKind.ERROR: "Что-то пошло не так при подготовке ответа. Попробуйте ещё раз.",
+        FailureKind.ACCESS_DENIED: (
+            "Сервис ИИ отказал этому боту в доступе, поэтому сейчас я не могу ответить. "
+            "Владельцу бота нужно проверить его ключи Yandex."
+        ),
+        FailureKind.MODEL_UNAVAILABLE: (
+            "Модель ИИ, которую использует этот бот, недоступна, поэтому сейчас я не могу ответить. "
+            "Владельцу бота нужно сменить модель в настройках."
+        ),
     },
     failure_mid_stream="⚠️ Ответ прерван из-за ошибки и может быть неполным.",
     empty_answer="Модель вернула пустой ответ. Попробуйте переформулировать вопрос.",
@@ -419,6 +442,11 @@ RUSSIAN = Texts(
     interrupted_notice="⚠️ Прервано: бот перезапустился, пока писал этот ответ.",
     queued="⏳ Отвечу на это, как только закончу текущий ответ.",
     unanswered="⚠️ Бот перезапустился, не успев ответить на это. Пожалуйста, отправьте ещё раз.",
+    waiting_position=(
+        "⏳ Сейчас отвечаю на много вопросов. Ваш — {position}-й в очереди; "
+        "начну, как только до него дойдёт очередь."
+    ),
+    waiting_slot="⏳ Сервис ИИ сейчас перегружен. Ваш вопрос ждёт свободного места.",
     context_trimmed=(
         "ℹ️ Разговор стал длинным: теперь я вижу только его последнюю часть. /reset начнёт новый."
     ),

@@ -19,6 +19,7 @@ from bot.keys import RedisKeys
 from bot.runners import BotService
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex
+from tests.fakes.yandex.quota import GenerationQuotaFake
 from tests.helpers import WEBHOOK_SECRET, WEBHOOK_URL
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -59,6 +60,8 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 @pytest.fixture
 async def yandex() -> AsyncIterator[FakeYandex]:
     fake = FakeYandex()
+    # Yandex's default folder quota, on as in production: `yandex.quota = None` or `.limit = N` to change.
+    fake.quota = GenerationQuotaFake(limit=10)
     await fake.start()
     yield fake
     await fake.stop()

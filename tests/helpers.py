@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 from hypothesis import strategies as st
+from telegramify_markdown import utf16_len
 
 from bot.runners import BotService
 from bot.threads.models import ThreadMessage
@@ -29,6 +31,42 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.time += max(0.0, seconds)
         await asyncio.sleep(0)
+
+
+class RecordingBot:
+    """Stands in for aiogram's Bot in pure-logic tests of the streamer: records what each message shows."""
+
+    def __init__(self) -> None:
+        self.messages: dict[int, tuple[str, list[Any]]] = {}
+        self.frames: list[tuple[str, list[Any]]] = []
+
+    def _record(self, text: str, entities: list[Any] | None) -> None:
+        length = utf16_len(text)
+        assert length <= 4096
+        for entity in entities or []:
+            assert entity.offset >= 0 and entity.length > 0 and entity.offset + entity.length <= length
+        self.frames.append((text, entities or []))
+
+    async def send_message(self, *, text: str, entities: list[Any] | None = None, **_: Any) -> Any:
+        self._record(text, entities)
+        message_id = len(self.messages) + 1
+        self.messages[message_id] = (text, entities or [])
+        return SimpleNamespace(message_id=message_id)
+
+    async def edit_message_text(self, *, message_id: int, text: str, entities: Any = None, **_: Any) -> None:
+        self._record(text, entities)
+        self.messages[message_id] = (text, entities or [])
+
+    async def send_message_draft(self, *, text: str, entities: Any = None, **_: Any) -> bool:
+        self._record(text, entities)
+        return True
+
+    async def send_chat_action(self, *_: Any, **__: Any) -> bool:
+        return True
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        del self.messages[message_id]
+        return True
 
 
 # Pieces of the Markdown models write, with the tricky cases: code, tables, raw `<`, emoji, links.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import httpx2
@@ -75,8 +75,11 @@ class Credentials:
         min_interval: float = 1.0,
         max_backoff: float = 30.0,
         expiry_margin: float = 10.0,
+        on_secret: Callable[[str], None] | None = None,
     ) -> None:
         self._source = source
+        # Told every secret this source hands out (the log redaction learns the live IAM tokens).
+        self._on_secret = on_secret
         self.kind = kind
         self._clock = clock or SystemClock()
         self._max_age = max_age
@@ -193,6 +196,8 @@ class Credentials:
     async def _fetch(self) -> Token:
         previous = self._token
         token = await self._source.fetch()
+        if self._on_secret is not None and token.secret:
+            self._on_secret(token.secret)
         self._token = token
         self._fetched_at = self._clock.now()
         self._stale = False
@@ -338,9 +343,20 @@ class OpenAISettings(Protocol):
     def yandex_data_logging(self) -> bool: ...
 
 
+async def _generation_quota_retried_by_us(response: httpx2.Response) -> None:
+    """A 429 from the Responses endpoint is the folder's generation quota: the turn logic waits for it
+    (bot/turns/generation.py: bounded, honouring Retry-After, the user told that the question waits), so
+    the client's own quick retries are switched off for it with the header openai obeys. Other endpoints
+    (files, vector stores) keep the client's retries."""
+    if response.status_code == 429 and response.request.url.path.endswith("/responses"):
+        response.headers["x-should-retry"] = "false"
+
+
 def build_openai_client(settings: OpenAISettings, credentials: Credentials) -> AsyncOpenAI:
     """The official client pointed at Yandex, authorised by `credentials` on every request (and retry)."""
-    http_client = openai.DefaultAsyncHttpxClient(auth=CredentialsAuth(credentials))
+    http_client = openai.DefaultAsyncHttpxClient(
+        auth=CredentialsAuth(credentials), event_hooks={"response": [_generation_quota_retried_by_us]}
+    )
     return AsyncOpenAI(
         base_url=settings.yandex_base_url,
         api_key=_PLACEHOLDER_KEY,
@@ -376,11 +392,17 @@ class CredentialSettings(Protocol):
 
 
 def build_credentials(
-    settings: CredentialSettings, *, http: httpx2.AsyncClient, clock: Clock | None = None, **timing: float
+    settings: CredentialSettings,
+    *,
+    http: httpx2.AsyncClient,
+    clock: Clock | None = None,
+    on_secret: Callable[[str], None] | None = None,
+    **timing: float,
 ) -> Credentials:
     """The credential YANDEX_AUTH (or the secret that is set) names; `http` reaches metadata/IAM.
 
-    `timing` goes to Credentials (max_age, min_interval, max_backoff, expiry_margin).
+    `on_secret` is told every secret handed out (for the log redaction); `timing` goes to Credentials
+    (max_age, min_interval, max_backoff, expiry_margin).
     """
     clock = clock or SystemClock()
     kind = settings.yandex_auth_kind
@@ -411,7 +433,7 @@ def build_credentials(
         source = CliSource(clock, profile=settings.yc_profile)
     else:
         raise CredentialError("no Yandex credential configured")
-    return Credentials(source, kind, clock=clock, **timing)
+    return Credentials(source, kind, clock=clock, on_secret=on_secret, **timing)
 
 
 def _secret(value: SecretStr | None, name: str) -> str:

@@ -23,6 +23,10 @@ class FailureKind(StrEnum):
     UNAVAILABLE = "unavailable"
     REJECTED = "rejected"
     ERROR = "error"
+    # The bot's own set-up, not the moment: Yandex refused the credential (401/403), or does not serve
+    # the configured model (400 on the model URI). Logged once for the owner, explained to the user.
+    ACCESS_DENIED = "access_denied"
+    MODEL_UNAVAILABLE = "model_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class Finished:
 class Failed:
     kind: FailureKind
     detail: str = ""  # for logs only; may contain server text, never shown to users
+    retry_after: float | None = None  # seconds the service asked to wait (Retry-After), when it said
 
 
 AnswerEvent = TextDelta | Citation | ToolActivity | Finished | Failed

@@ -25,6 +25,7 @@ from openai.types.vector_stores import VectorStoreFile
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.assistant.client import FailureObserver
 from bot.config import Settings
 from bot.keys import RedisKeys
 from bot.storage import text
@@ -194,8 +195,10 @@ class KnowledgeBase:
         keys: RedisKeys,
         configured_store_id: str | None = None,
         store_name: str = STORE_NAME,
+        diagnosis: FailureObserver | None = None,
     ) -> None:
         self._client = client
+        self._diagnosis = diagnosis
         self._redis = redis
         self._store_key = keys.kb_vector_store_id
         self._documents_key = keys.kb_documents
@@ -456,6 +459,8 @@ class KnowledgeBase:
         except openai.APIConnectionError:
             raise KnowledgeError(f"could not {action}: Yandex is unreachable") from None
         except openai.APIStatusError as error:
+            if self._diagnosis is not None:
+                self._diagnosis.observe(error)  # a refused credential is explained once in the log
             raise KnowledgeError(f"could not {action}: {_describe(error)}") from None
         except openai.OpenAIError as error:
             raise KnowledgeError(f"could not {action}: {type(error).__name__}") from None
@@ -470,7 +475,9 @@ def _describe(error: openai.APIStatusError) -> str:
         if message is None and isinstance(nested, dict):
             message = nested.get("message")
     if error.status_code in (401, 403):
-        return "Yandex refused the credentials or the folder (check YANDEX_API_KEY and YANDEX_FOLDER_ID)"
+        return (
+            "Yandex refused the credentials or the folder (the log says which credential, and what it needs)"
+        )
     return f"Yandex answered {error.status_code}: {message or 'no details'}"
 
 

@@ -174,19 +174,28 @@ class GenerationQuota:
 
     @contextlib.asynccontextmanager
     async def slot(
-        self, ticket_id: str, *, on_position: PositionCallback | None = None
+        self,
+        ticket_id: str,
+        *,
+        on_position: PositionCallback | None = None,
+        arrival: int | None = None,
     ) -> AsyncIterator[None]:
         """Hold one slot for the body; wait in line first, reporting the 1-based place through `on_position`.
 
         `on_position` is called with the place when the waiter registers and whenever it changes (never
         once the slot is held); it runs in the waiter's own task, so it may await. Cancelling (a /stop)
         leaves the line at once; leaving the body gives the slot back, on every exit path.
+
+        The place in line is `arrival` when given — an integer that orders every caller of every process
+        (the bot passes the wall-clock microsecond its question arrived, so the work between arrival and
+        the model request cannot reorder questions) — else the next number of the shared counter. One
+        line should use one kind: counter numbers all sort before timestamps.
         """
         if ticket_id in self._local:
             raise DuplicateTicket(
                 f"ticket {ticket_id!r} is already in line or holding a slot in this process"
             )
-        ticket = _Ticket(ticket_id)
+        ticket = _Ticket(ticket_id, sequence="new" if arrival is None else str(arrival))
         self._local[ticket_id] = ticket
         try:
             await self._register(ticket)

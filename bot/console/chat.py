@@ -97,7 +97,9 @@ class ConsoleChat:
         self._texts = texts
         self._thread = thread
         self._target = console_target(thread)
-        self.runner = core.runner(ConsoleStreamers(screen), self._notify, journal=NoJournal(), bursts=False)
+        self.runner = core.turn_runner(
+            ConsoleStreamers(screen), self._notify, journal=NoJournal(), bursts=False
+        )
         self._answering = False
 
     @property

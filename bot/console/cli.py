@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.config import Settings, SettingsError, load_settings
 
@@ -59,22 +59,25 @@ def main(argv: Sequence[str]) -> int:
     # The terminal is the conversation: the log keeps to warnings unless debugging is asked for, and
     # an answer's failure is left to the screen, which says it in words.
     debug = settings.log_level == "DEBUG"
-    configure_logging("DEBUG" if debug else "WARNING", settings.secrets())
+    redactor = configure_logging("DEBUG" if debug else "WARNING", settings.secrets())
     if not debug:
         logging.getLogger("bot.turns.runner").setLevel(logging.ERROR)
-    return asyncio.run(_run(settings, args.thread, args.once))
+    return asyncio.run(_run(settings, args.thread, args.once, on_secret=redactor.add))
 
 
-async def _run(settings: Settings, thread: str, once: str | None) -> int:
+async def _run(
+    settings: Settings, thread: str, once: str | None, *, on_secret: Callable[[str], None] | None = None
+) -> int:
     from redis.exceptions import RedisError
     from rich.console import Console
 
+    from bot.assistant.token_sources import CredentialError
     from bot.console.chat import ConsoleChat, StdinLines
     from bot.console.screen import PlainScreen, RichScreen, Screen
     from bot.core import build_core
     from bot.texts import texts_for
 
-    core = build_core(settings)
+    core = build_core(settings, on_secret=on_secret)
     texts = texts_for(_language())
     screen: Screen = RichScreen(Console()) if sys.stdout.isatty() else PlainScreen(sys.stdout, sys.stderr)
     try:
@@ -83,13 +86,18 @@ async def _run(settings: Settings, thread: str, once: str | None) -> int:
         except (RedisError, OSError) as error:
             print(f"error: the store ({core.store_description}) is unreachable: {error}", file=sys.stderr)
             return EXIT_FAILED
+        try:
+            await core.yandex.start()  # the first token; renewed before it expires from here on
+        except CredentialError as error:
+            credentials = core.yandex.credentials
+            print(f"error: no Yandex credential ({credentials.describe()}): {error}", file=sys.stderr)
+            return EXIT_FAILED
         chat = ConsoleChat(core, screen, texts, thread=thread)
         if once is not None:
             return await chat.once(once)
         return await chat.interactive(StdinLines())
     finally:
-        await core.openai.close()
-        await core.redis.aclose()
+        await core.aclose()
         logging.shutdown()
 
 

@@ -31,6 +31,15 @@ class ConsoleStreamer:
     def add_note(self, note: str) -> None:
         self._notes.append(note)
 
+    def show_waiting(self, position: int | None) -> None:
+        """The question waits for a generation slot: its place in line (or a free slot) as the status."""
+        if not self._outcome.text:
+            texts = self._texts
+            status = (
+                texts.waiting_slot if position is None else texts.waiting_position.format(position=position)
+            )
+            self._screen.answer_status(status)
+
     def stop(self, *, interrupted: bool = False) -> None:
         self._outcome.interrupted = self._outcome.interrupted or interrupted
         self._stop.set()

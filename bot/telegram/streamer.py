@@ -29,6 +29,39 @@ log = logging.getLogger(__name__)
 DRAFT_REFRESH_SECONDS = 20.0  # a draft disappears after about 30 s without an update
 MIN_NEW_CHARACTERS = 12  # smaller growth is not worth a Telegram call (unless the answer is finished)
 MAX_WORD_WAIT = 200  # text without a space for this long is shown anyway (URLs, scripts without spaces)
+# A question waiting for a generation slot: told so once it has waited this long (a short wait needs no
+# message), then updated when its place changes, at most every WAIT_REFRESH_SECONDS at first and ever
+# more rarely (doubling, up to WAIT_REFRESH_MAX_SECONDS). Hundreds of waiting chats share Telegram's ~30
+# calls a second with the answers being written: a long line gets few updates, and costs them little.
+WAIT_NOTICE_AFTER_SECONDS = 2.0
+WAIT_REFRESH_SECONDS = 5.0
+WAIT_REFRESH_MAX_SECONDS = 60.0
+# And all waiting chats of a process together get at most this many notices a second, whatever the line's
+# length: a burst of hundreds of questions is told its places a few at a time, front first, while the
+# answers being written keep most of the bot-wide budget (25 calls/s) for themselves.
+WAIT_NOTICES_PER_SECOND = 5.0
+
+
+class NoticeRate:
+    """The shared pace of "in line" notices: at most `rate` a second, first come first served."""
+
+    def __init__(self, clock: Clock, rate: float = WAIT_NOTICES_PER_SECOND) -> None:
+        self._clock = clock
+        self._interval = 1.0 / rate
+        self._next_at = clock.now()
+        self._queue = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._queue:
+            await self._clock.sleep(max(0.0, self._next_at - self._clock.now()))
+            self._next_at = max(self._next_at, self._clock.now()) + self._interval
+
+
+class _NotWaiting:
+    pass
+
+
+NOT_WAITING = _NotWaiting()
 
 # Called once the answer is shown and saved with the id of its last message, which gets the ↻ button, or
 # None when a newer question already waits (the button only leaves the answer before).
@@ -54,8 +87,10 @@ class ReplyStreamer:
         typing: TypingIndicator,
         on_progress: ProgressCallback | None = None,
         on_saved: AnswerSaved | None = None,
+        notice_rate: NoticeRate | None = None,
     ) -> None:
         self._typing_indicator = typing
+        self._notice_rate = notice_rate
         self._on_progress = on_progress
         self._on_saved = on_saved
         self._notes: list[str] = []
@@ -69,6 +104,14 @@ class ReplyStreamer:
         self._done = False
         self._pushed_chars = -1
         self._typing: asyncio.Task[None] | None = None
+        # The line for a generation slot: the place (None: "waiting for a free slot"), and what was shown.
+        self._waiting: int | _NotWaiting | None = NOT_WAITING
+        self._wait_started_at: float | None = None
+        self._wait_shown: str | None = None
+        self._wait_shown_at = 0.0
+        self._wait_gap = WAIT_REFRESH_SECONDS
+        self._wait_timer: asyncio.Task[None] | None = None
+        self._notice_cleared = notice_rate is None  # the shared notice pace let the next notice go
 
     def stop(self, *, interrupted: bool = False) -> None:
         """End the answer now, keeping what was written; `interrupted` marks a shutdown, not the user."""
@@ -79,6 +122,35 @@ class ReplyStreamer:
         """A line to show under the finished answer (e.g. that old context was dropped)."""
         self._notes.append(note)
 
+    def show_waiting(self, position: int | None) -> None:
+        """The question waits for a generation slot (`position` in line, None: for a free slot)."""
+        now = self._clock.now()
+        if self._wait_started_at is None:
+            self._wait_started_at = now
+        self._waiting = position
+        if self._outcome.text or self._done:
+            return
+        # The publisher is woken only when a notice is due (and the shared pace allows it), so waiting
+        # costs no Telegram call, and no share of the bot-wide budget, until something is shown.
+        self._notice_at(self._wait_due())
+
+    def _notice_at(self, due: float) -> None:
+        if self._wait_timer is None or self._wait_timer.done():
+            self._wait_timer = asyncio.create_task(self._wake_at(due))
+
+    def _wait_due(self) -> float:
+        assert self._wait_started_at is not None
+        if self._wait_shown is None:
+            return self._wait_started_at + WAIT_NOTICE_AFTER_SECONDS
+        return self._wait_shown_at + self._wait_gap
+
+    async def _wake_at(self, moment: float) -> None:
+        await self._clock.sleep(max(0.0, moment - self._clock.now()))
+        if self._notice_rate is not None and not self._notice_cleared:
+            await self._notice_rate.acquire()
+            self._notice_cleared = True
+        self._wake.set()
+
     def show_typing(self) -> None:
         """Start the "typing…" indicator now (before the turn even begins), until the first frame shows."""
         if self._typing is None and not self._surface.drafts:
@@ -87,6 +159,8 @@ class ReplyStreamer:
     def close(self) -> None:
         if self._typing is not None:
             self._typing.cancel()
+        if self._wait_timer is not None:
+            self._wait_timer.cancel()
 
     async def run(self, events: AsyncIterator[AnswerEvent]) -> StreamOutcome:
         self.show_typing()
@@ -101,6 +175,8 @@ class ReplyStreamer:
                 consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await consumer
+            if self._stop.is_set() and self._outcome.finish is None and self._outcome.failure is None:
+                self._outcome.stopped = True  # the events ended because of the stop (e.g. left the line)
         except BaseException:
             publisher.cancel()
             consumer.cancel()
@@ -138,6 +214,8 @@ class ReplyStreamer:
             self._take(event)
 
     def _take(self, event: AnswerEvent) -> None:
+        if isinstance(event, TextDelta | ToolActivity):
+            self._waiting = NOT_WAITING  # the answer has begun
         if isinstance(event, ToolActivity):
             if self._tool is None and not self._outcome.text:
                 self._tool = event.tool
@@ -196,6 +274,8 @@ class ReplyStreamer:
 
     def _intermediate_frame(self) -> list[Rendered] | None:
         text = self._outcome.text
+        if not text.strip() and self._tool is None and not isinstance(self._waiting, _NotWaiting):
+            return self._waiting_frame()
         if not text.strip():
             if self._tool is None or self._pushed_chars >= 0:
                 return None
@@ -211,6 +291,24 @@ class ReplyStreamer:
             return None
         self._pushed_chars = len(text)
         return split_rendered(render_markdown(text))
+
+    def _waiting_frame(self) -> list[Rendered] | None:
+        position = self._waiting
+        if position is None:
+            notice = self._texts.waiting_slot
+        else:
+            notice = self._texts.waiting_position.format(position=position)
+        if notice == self._wait_shown:
+            return None
+        now, due = self._clock.now(), self._wait_due()
+        if now < due or not self._notice_cleared:
+            self._notice_at(due)
+            return None
+        if self._wait_shown is not None:
+            self._wait_gap = min(self._wait_gap * 2, WAIT_REFRESH_MAX_SECONDS)
+        self._wait_shown, self._wait_shown_at = notice, now
+        self._notice_cleared = self._notice_rate is None
+        return [styled(notice, "italic")]
 
     def _final_frame(self) -> list[Rendered]:
         outcome = self._outcome
@@ -260,6 +358,7 @@ class ReplyStreamers:
         self._drafts = drafts
         self._private_interval = private_interval
         self._group_interval = group_interval
+        self._notice_rate = NoticeRate(clock)  # shared by every answer waiting in line
 
     def __call__(
         self,
@@ -286,5 +385,11 @@ class ReplyStreamers:
                 self._retry_buttons.move_to, self._outbox.to(target), label=texts.retry_button
             )
         return ReplyStreamer(
-            surface, texts, clock=self._clock, typing=self._typing, on_progress=on_progress, on_saved=on_saved
+            surface,
+            texts,
+            clock=self._clock,
+            typing=self._typing,
+            on_progress=on_progress,
+            on_saved=on_saved,
+            notice_rate=self._notice_rate,
         )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.assistant.client import Assistant, RequestOptions
+from bot.assistant.events import AnswerEvent
 from bot.clock import Clock
 from bot.target import ChatTarget
 from bot.texts import Texts
@@ -20,6 +21,7 @@ from bot.threads.models import ThreadMessage, context_window
 from bot.threads.signals import StopSignals
 from bot.threads.store import ThreadStore
 from bot.threads.usage import FinishedTurn, UsageStats
+from bot.turns.generation import Generations
 from bot.turns.streaming import Notifier, ProgressCallback, Streamer, StreamerFactory, StreamOutcome
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ class Question:
     author: str | None = None  # named to the model in group threads, where several people talk
     retry: bool = False  # answer the thread's last question again, in place of its answer (no prompt)
     messages: int = 1  # how many of the user's messages this is (a burst joins several)
+    # Wall-clock time the message reached the bot: its place in the line for a generation slot.
+    arrived_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -86,6 +90,7 @@ class TurnRunner:
         tools: ToolsProvider | None = None,
         options: OptionsProvider | None = None,
         stats: UsageStats | None = None,
+        generations: Generations | None = None,
     ) -> None:
         self._store = store
         self._gate = gate
@@ -100,6 +105,8 @@ class TurnRunner:
         self._tools = tools
         self._options = options
         self._stats = stats
+        # None: every answer streams at once (no folder quota to keep, e.g. a unit test).
+        self._generations = generations
         self._running: set[asyncio.Task[object]] = set()
         self._streaming: dict[str, Streamer] = {}
         self._bursts: dict[str, _Burst] = {}
@@ -139,6 +146,10 @@ class TurnRunner:
     async def drain(self, grace: float, *, also: set[asyncio.Task[Any]] | None = None) -> None:
         """Shutdown: let running answers (and the tasks in `also`) finish for `grace` seconds, then end
         them with an "interrupted" notice; questions still queued are asked to be sent again."""
+        # A question still waiting for a generation slot would rarely finish within the grace: told at
+        # once to send it again, like a queued one, and no new generation starts.
+        if self._generations is not None and (told := self._generations.drain()):
+            log.info("%d question(s) waiting for a generation slot told to send again", told)
         running: set[asyncio.Task[Any]] = set(self._running) | (also or set())
         if not running:
             return
@@ -209,13 +220,16 @@ class TurnRunner:
         notice = None
         if self._gate.busy(key) and self._policy.queue_notice_seconds > 0:
             notice = asyncio.create_task(self._tell_queued(question))
+        if self._generations is not None and self._gate.busy(key):
+            # It waits behind its chat's answer: later arrivals of other chats must not wait for it.
+            self._generations.withdraw(key, question.arrived_at)
         try:
             # The gate registers this turn before its first await, so the next message may go on now.
             queued()
             async with self._gate.turn(key):
                 if notice is not None:
                     notice.cancel()
-                if self._closing:
+                if self._closing or (self._generations is not None and self._generations.draining):
                     await self._tell_unanswered(question)
                     return StreamOutcome()
                 self._streaming[key] = streamer
@@ -275,8 +289,15 @@ class TurnRunner:
             await self._journal.write(record)
             tools = await self._tools() if self._tools is not None else ()
             options = await self._options(key) if self._options is not None else None
-            events = self._assistant.stream(
-                [message.model_input() for message in window], tools=tools, options=options
+            input_items = [message.model_input() for message in window]
+
+            def open_stream() -> AsyncIterator[AnswerEvent]:
+                return self._assistant.stream(input_items, tools=tools, options=options)
+
+            events = (
+                open_stream()
+                if self._generations is None
+                else self._generations.events(key, streamer, open_stream, arrived_at=question.arrived_at)
             )
             outcome = await streamer.run(events)
         finally:

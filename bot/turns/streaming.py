@@ -54,7 +54,10 @@ class StreamOutcome:
 def closing_notice(outcome: StreamOutcome, texts: Texts) -> str:
     """The line under an answer that says how it ended ("" for a complete one)."""
     if outcome.stopped:
-        return texts.interrupted_notice if outcome.interrupted else texts.stopped_notice
+        if not outcome.interrupted:
+            return texts.stopped_notice
+        # Nothing written yet (still waiting for the model): like a queued question, send it again.
+        return texts.interrupted_notice if outcome.text.strip() else texts.unanswered
     if outcome.failure is not None:
         if outcome.text.strip():
             return texts.failure_mid_stream
@@ -72,6 +75,12 @@ class Streamer(Protocol):
 
     def add_note(self, note: str) -> None:
         """A line to show under the finished answer."""
+
+    def show_waiting(self, position: int | None) -> None:
+        """The question waits for the model: `position` in the line for a generation slot (1 = next), or
+        None when the service itself is busy and the answer waits for a free slot. Called whenever that
+        changes; the streamer shows it no more often than every few seconds, within the chat's pacing,
+        until the answer's first text replaces it. A stop or a shutdown meanwhile leaves the line."""
 
     def stop(self, *, interrupted: bool = False) -> None:
         """End the answer now, keeping what was written; `interrupted` marks a shutdown, not the user."""

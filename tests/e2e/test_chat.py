@@ -218,7 +218,8 @@ async def test_model_failure_before_any_text_gets_a_friendly_reply(
     yandex.script(
         Reply(http_status=429), Reply(http_status=500), Reply(text="x", failure="disconnect", fail_after=0)
     )
-    await run_bot()
+    # No patience for the 429 here (tests/e2e/test_yandex_limits.py has the retries).
+    await run_bot(yandex_rate_limit_wait_seconds=0)
     for text in ("one", "two", "three"):
         telegram.user_message(CHAT, text)
     await telegram.wait_until(lambda: len(telegram.bot_messages(CHAT)) == 3, timeout=10)

@@ -302,6 +302,90 @@ async def test_citations_and_tool_calls(fake: FakeYandex, client: openai.AsyncOp
     assert added[0].output_index == 1
 
 
+async def test_citations_can_come_only_in_the_final_output(
+    fake: FakeYandex, client: openai.AsyncOpenAI
+) -> None:
+    citation = {"type": "file_citation", "file_id": "f1", "filename": "handbook.pdf", "index": 0}
+    fake.script(Reply(text="See the handbook.", citations=[citation], citations_streamed=False))
+    events = await collect(client)
+    assert not any(isinstance(e, ResponseOutputTextAnnotationAddedEvent) for e in events)
+    part_done = next(e for e in events if e.type == "response.content_part.done")
+    item_done = next(e for e in events if e.type == "response.output_item.done")
+    completed = events[-1]
+    assert [a.filename for a in part_done.part.annotations] == ["handbook.pdf"]
+    assert [a.filename for a in item_done.item.content[0].annotations] == ["handbook.pdf"]
+    assert [a.filename for a in completed.response.output[0].content[0].annotations] == ["handbook.pdf"]
+
+    fake.script(Reply(text="Minimal.", citations=[citation], minimal_events=True))
+    events = await collect(client)
+    assert [e.type for e in events if "delta" not in e.type] == ["response.completed"]
+    assert events[-1].response.output[0].content[0].annotations[0].filename == "handbook.pdf"
+
+
+async def test_file_search_items_can_carry_their_results(
+    fake: FakeYandex, client: openai.AsyncOpenAI
+) -> None:
+    found = [{"file_id": "f1", "filename": "handbook.pdf", "score": 0.9, "text": "28 days", "attributes": {}}]
+    fake.script(Reply(text="Found.", tool_calls=["file_search"], search_results=found))
+    events = await collect(client, tools=[{"type": "file_search", "vector_store_ids": ["vs1"]}])
+    done = next(e for e in events if e.type == "response.output_item.done")
+    assert done.item.type == "file_search_call"
+    assert [r.filename for r in done.item.results] == ["handbook.pdf"]
+    fake.script(Reply(text="Found.", tool_calls=["file_search"]))
+    events = await collect(client, tools=[{"type": "file_search", "vector_store_ids": ["vs1"]}])
+    assert next(e for e in events if e.type == "response.output_item.done").item.results is None
+
+
+@pytest.mark.parametrize(
+    ("status", "grpc_code", "grpc_status", "error_class"),
+    [
+        (400, 3, "INVALID_ARGUMENT", openai.BadRequestError),
+        (401, 16, "UNAUTHENTICATED", openai.AuthenticationError),
+        (403, 7, "PERMISSION_DENIED", openai.PermissionDeniedError),
+        (429, 8, "RESOURCE_EXHAUSTED", openai.RateLimitError),
+        (500, 13, "INTERNAL", openai.InternalServerError),
+        (503, 14, "UNAVAILABLE", openai.InternalServerError),
+        (504, 4, "DEADLINE_EXCEEDED", openai.InternalServerError),
+    ],
+)
+async def test_error_bodies_follow_yandex_codes(
+    fake: FakeYandex,
+    client: openai.AsyncOpenAI,
+    status: int,
+    grpc_code: int,
+    grpc_status: str,
+    error_class: type[openai.APIStatusError],
+) -> None:
+    fake.script(Reply(http_status=status, retry_after=3 if status == 429 else None))
+    with pytest.raises(error_class) as caught:
+        await client.responses.create(model=MODEL, input="Hi", stream=True)
+    error = caught.value
+    assert error.status_code == status
+    assert isinstance(error.body, dict)
+    assert error.body["grpcCode"] == grpc_code and error.body["status"] == grpc_status
+    assert error.body["httpCode"] == status and error.body["message"]
+    if status == 429:
+        assert error.response.headers["retry-after"] == "3"
+        assert error.code == "rate_limit_exceeded"
+
+
+async def test_retired_and_unknown_models_are_refused_with_400(
+    fake: FakeYandex, client: openai.AsyncOpenAI
+) -> None:
+    for name, said in (("yandexgpt-4", "retired"), ("no-such-model", "no such model")):
+        with pytest.raises(openai.BadRequestError, match="invalid model_uri") as caught:
+            await client.responses.create(model=f"gpt://{FOLDER}/{name}", input="Hi", stream=True)
+        assert said in caught.value.message
+        assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "model"
+    for name in ("yandexgpt/latest", "yandexgpt-lite/rc", "qwen3-235b-a22b-fp8"):
+        await collect_model(client, f"gpt://{FOLDER}/{name}")
+
+
+async def collect_model(client: openai.AsyncOpenAI, model: str) -> None:
+    stream = await client.responses.create(model=model, input="Hi", stream=True)
+    assert [event async for event in stream][-1].type == "response.completed"
+
+
 async def test_web_search_tool_call(fake: FakeYandex, client: openai.AsyncOpenAI) -> None:
     fake.script(Reply(text="Found it.", tool_calls=["web_search"]))
     events = await collect(client, tools=[{"type": "web_search"}])

@@ -109,3 +109,20 @@ def test_python_m_bot_exits_2_on_a_bad_modes_file(tmp_path) -> None:
         assert result.returncode == 2, result.stderr
         assert "MODES_FILE" in result.stderr and "unknown key 'tone'" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_live_tokens_and_anything_shaped_like_a_yandex_credential_are_redacted() -> None:
+    redactor = SecretRedactor(["static-secret-value"])
+    redactor.add("live-token-value-1")
+    iam = "t1.9euelZqVkJiOm5eVnZGXypvNmJKek-3rnpWakpaWz5OSyZzIy8aTmJaOyZXl8_dDEldh-e9XPz1Y.Cl5D7rpjI4V5"
+    text = (
+        f"static-secret-value live-token-value-1 Bearer {iam} Api-Key AQVNzKx3yq5JvHkYmN0aBcD1e2F3g4H5i6J7 "
+        "oauth y0_AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA and a t1.short"
+    )
+    assert redactor.redact(text) == "*** *** Bearer *** Api-Key *** oauth *** and a t1.short"
+    # Only recent live tokens are remembered one by one (older ones have long expired).
+    for index in range(40):
+        redactor.add(f"rotated-token-{index:03d}")
+    assert redactor.redact("rotated-token-039") == "***"
+    assert redactor.redact("rotated-token-000") == "rotated-token-000"
+    assert redactor.redact("static-secret-value") == "***"

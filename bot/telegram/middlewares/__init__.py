@@ -16,13 +16,18 @@ from bot.telegram.middlewares.access import AccessMiddleware
 from bot.telegram.middlewares.callback_answers import CallbackAnswers
 from bot.telegram.middlewares.dedupe import UpdateDeduplicator
 from bot.telegram.middlewares.first_sign import FirstSign
-from bot.telegram.middlewares.ordering import ChatOrdering
+from bot.telegram.middlewares.ordering import ArrivalLine, ChatOrdering
 
 
 def install_middlewares(
-    dispatcher: Dispatcher, *, first_sign: FirstSign, dedupe: UpdateDeduplicator, access: AccessMiddleware
+    dispatcher: Dispatcher,
+    *,
+    first_sign: FirstSign,
+    dedupe: UpdateDeduplicator,
+    access: AccessMiddleware,
+    line: ArrivalLine | None = None,
 ) -> None:
-    dispatcher.update.outer_middleware(ChatOrdering())
+    dispatcher.update.outer_middleware(ChatOrdering(line))
     dispatcher.update.outer_middleware(first_sign)
     dispatcher.update.outer_middleware(dedupe)
     for observer in (dispatcher.message, dispatcher.callback_query, dispatcher.stopped_message_generation):

@@ -4,11 +4,18 @@ aiogram handles every update as its own task. Middlewares and handlers await Red
 before a question joins the turn queue, and those round trips can finish in any order, so without this a
 later message could overtake an earlier one. Each message update of a chat holds the chat's FIFO lock from
 arrival until its handler calls `handoff` (right after it has joined a queue) or finishes.
+
+It also notes when each message arrived (`arrived_at`, wall-clock seconds), before anything awaits: the
+question's place in the line for a generation slot, shared by all chats and processes. The line is told
+(`ArrivalLine.expect`) so that a later message cannot overtake this one on the way there; the message is
+withdrawn once its handler is done (a question has joined the line by then, or never will).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
@@ -18,16 +25,36 @@ from bot.telegram.middlewares.handler import Handler
 from bot.telegram.targets import chat_target
 
 
+class ArrivalLine(Protocol):
+    """What keeps questions in arrival order on their way to the generation line (bot.turns.generation)."""
+
+    def expect(self, chat_key: str, arrived_at: float) -> None: ...
+
+    def withdraw(self, chat_key: str, arrived_at: float | None) -> None: ...
+
+
 class ChatOrdering(BaseMiddleware):
     """Update-level outer middleware; must be the first middleware that awaits anything."""
 
-    def __init__(self) -> None:
+    def __init__(self, line: ArrivalLine | None = None, wall_clock: Callable[[], float] = time.time) -> None:
         self._locks: KeyedLock[str] = KeyedLock()
+        self._line = line
+        self._wall_clock = wall_clock
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         # Only messages are ordered; button presses and stop requests must never wait behind them.
         if not isinstance(event, Update) or event.message is None:
             return await handler(event, data)
-        async with self._locks.hold(chat_target(event.message).key) as handoff:
-            data["handoff"] = handoff
-            return await handler(event, data)
+        key = chat_target(event.message).key
+        data["arrived_at"] = arrived_at = self._wall_clock()
+        text = event.message.text
+        line = self._line if text and not text.startswith("/") else None  # only text can be a question
+        if line is not None:
+            line.expect(key, arrived_at)
+        try:
+            async with self._locks.hold(key) as handoff:
+                data["handoff"] = handoff
+                return await handler(event, data)
+        finally:
+            if line is not None:
+                line.withdraw(key, arrived_at)

@@ -111,6 +111,7 @@ def router() -> Router:
         limits: UsageLimits,
         is_admin: bool,
         handoff: Callable[[], None] | None = None,
+        arrived_at: float | None = None,
     ) -> None:
         prompt = question_for(message, await bot.me())
         if prompt is None:
@@ -123,7 +124,9 @@ def router() -> Router:
         if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
             await reply(outbox, message, _limit_text(hit, texts))
             return
-        question = Question(chat_target(message), prompt, texts, user_id, author_name(message))
+        question = Question(
+            chat_target(message), prompt, texts, user_id, author_name(message), arrived_at=arrived_at
+        )
         await runner.answer(question, on_queued=handoff)
 
     @router.message()

@@ -1,12 +1,14 @@
 """The folder's quota of concurrent synchronous generations, for the fake Yandex.
 
-Plugged in with ``fake.quota = GenerationQuotaFake(limit=10)`` (see the marked lines in
-tests/fakes/yandex.py). While ``limit`` responses of a folder are being generated, the next one gets
-HTTP 429 before any event. The body: the OpenAI-style envelope the openai client parses
-(``error.message/type/code``) carrying the fields and text Yandex's Foundation Models REST API is seen
-to send for this quota (``grpcCode`` 8, ``httpStatus`` "Too Many Requests", the
-``ai.textGenerationCompletionSessionsCount.count gauge quota limit exceed`` message) plus the gRPC
-status name RESOURCE_EXHAUSTED. What the OpenAI-compatible endpoint sends exactly is unconfirmed.
+On by default in the e2e tests (the ``yandex`` fixture sets ``fake.quota = GenerationQuotaFake(limit=10)``,
+Yandex's default quota); ``fake.quota = None`` switches it off, ``fake.quota.limit`` changes it. While
+``limit`` responses of a folder are being generated, the next one gets HTTP 429 before any event. The
+body is the fake's error body (``tests/fakes/yandex/http.py``: OpenAI's envelope with Yandex's
+``grpcCode`` 8, ``httpStatus`` "Too Many Requests", ``status`` RESOURCE_EXHAUSTED) carrying the message
+Yandex's Foundation Models API is seen to send for this quota
+(``ai.textGenerationCompletionSessionsCount.count gauge quota limit exceed: allowed 10 requests``).
+Whether the OpenAI-compatible endpoint sends exactly this, and whether it sends ``Retry-After``, is
+unconfirmed: ``retry_after`` (seconds) adds the header when set.
 """
 
 from __future__ import annotations
@@ -16,30 +18,22 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.yandex.http import error_body
+
+QUOTA_METRIC = "ai.textGenerationCompletionSessionsCount.count"
+
 
 def quota_body(limit: int) -> dict[str, Any]:
-    metric = "ai.textGenerationCompletionSessionsCount.count"
-    message = f"{metric} gauge quota limit exceed: allowed {limit} requests"
-    return {
-        "error": {
-            "message": message,
-            "type": "rate_limit_exceeded",
-            "code": "rate_limit_exceeded",
-            "param": None,
-            "grpcCode": 8,
-            "httpCode": 429,
-            "httpStatus": "Too Many Requests",
-            "status": "RESOURCE_EXHAUSTED",
-            "details": [],
-        }
-    }
+    message = f"{QUOTA_METRIC} gauge quota limit exceed: allowed {limit} requests"
+    return error_body(429, message, type_="rate_limit_exceeded", code="rate_limit_exceeded")
 
 
 class GenerationQuotaFake:
     """At most ``limit`` generations at once per folder; counts :attr:`rejected` and :attr:`peak`."""
 
-    def __init__(self, limit: int = 10) -> None:
+    def __init__(self, limit: int = 10, *, retry_after: float | None = None) -> None:
         self.limit = limit
+        self.retry_after = retry_after
         self.running: dict[str, int] = {}
         self.peak = 0
         self.rejected = 0
@@ -50,7 +44,8 @@ class GenerationQuotaFake:
         """Run ``generate()`` inside the folder's quota, or answer 429 without starting it."""
         if self.running.get(folder, 0) >= self.limit:
             self.rejected += 1
-            return web.json_response(quota_body(self.limit), status=429)
+            headers = {"Retry-After": f"{self.retry_after:g}"} if self.retry_after is not None else None
+            return web.json_response(quota_body(self.limit), status=429, headers=headers)
         self.running[folder] = self.running.get(folder, 0) + 1
         self.peak = max(self.peak, self.running[folder])
         try:

@@ -45,6 +45,14 @@ class Reply:
     * ``"disconnect"``: the TCP connection is dropped mid-stream (client sees APIConnectionError).
     * ``"incomplete_max_tokens"`` / ``"incomplete_content_filter"``: ``response.incomplete`` with
       ``incomplete_details.reason`` ``max_output_tokens`` / ``content_filter``.
+
+    Where ``citations`` (annotations on the output text) arrive: with ``citations_streamed`` (the default)
+    as ``response.output_text.annotation.added`` events and again in the final output; without it only in
+    the final output (``response.content_part.done``, ``response.output_item.done`` and
+    ``response.completed``; with ``minimal_events`` only the last). Yandex documents the annotations in
+    the output; whether it streams the events is unconfirmed, so both shapes are served.
+    ``search_results`` fills the ``results`` of the ``file_search_call`` output items (None: null, as
+    without ``include``). ``retry_after`` adds a ``Retry-After`` header to an ``http_status`` error.
     """
 
     text: str = "Hello!"
@@ -60,6 +68,9 @@ class Reply:
     usage_output_tokens: int | None = None
     # Message of the failure (response.failed / error event / HTTP error body); None = a stock one.
     error_message: str | None = None
+    citations_streamed: bool = True
+    search_results: list[dict[str, Any]] | None = None
+    retry_after: float | None = None
 
     def __post_init__(self) -> None:
         if self.failure not in FAILURES:
@@ -141,7 +152,7 @@ class _ResponseBuilder:
                 "type": "file_search_call",
                 "status": "completed",
                 "queries": [query],
-                "results": None,
+                "results": self.reply.search_results,
             }
         return {
             "id": _new_id("ws"),

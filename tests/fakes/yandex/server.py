@@ -35,6 +35,22 @@ from tests.fakes.yandex.responses import (
 )
 from tests.fakes.yandex.tokens import TokenRegistry
 
+# The text generation models Yandex lists (April 2026), plus the older names still served by branch.
+MODELS = (
+    "aliceai-llm",
+    "yandexgpt",
+    "yandexgpt-lite",
+    "yandexgpt-5.1",
+    "yandexgpt-5-pro",
+    "yandexgpt-5-lite",
+    "deepseek-v32",
+    "qwen3-235b-a22b-fp8",
+    "gpt-oss-120b",
+    "gemma-3-27b-it",
+)
+# Names a deployment may still have configured after Yandex retired them (examples; the real list moves).
+RETIRED_MODELS = ("yandexgpt-4", "yandexgpt-4-lite", "llama")
+
 
 class FakeYandex:
     """aiohttp fake of ``POST /v1/responses`` on Yandex AI Studio, for the real openai client.
@@ -69,6 +85,9 @@ class FakeYandex:
         # None: one fixed key, no quota (see tokens.py and quota.py of this package).
         self.tokens: TokenRegistry | None = None
         self.quota: GenerationQuotaFake | None = None
+        # Model names served (gpt://<folder>/<name>[/<branch>]); retired ones get 400 like unknown ones.
+        self.models: set[str] = set(MODELS)
+        self.retired_models: set[str] = set(RETIRED_MODELS)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -495,6 +514,12 @@ class FakeYandex:
             or len(model) <= len(f"gpt://{self.folder_id}/")
         ):
             raise _ApiError(400, f"Failed to parse model URI: {model!r}", param="model")
+        # gpt://<folder>/<name>[/<branch>]: a retired or unknown name is refused with 400 too.
+        name = model.removeprefix(f"gpt://{self.folder_id}/")
+        if name in self.retired_models or name.split("/")[0] in self.retired_models:
+            raise _ApiError(400, f"invalid model_uri: {model}: the model was retired", param="model")
+        if name.split("/")[0] not in self.models:
+            raise _ApiError(400, f"invalid model_uri: {model}: no such model", param="model")
         temperature = body.get("temperature")
         if temperature is not None and (
             not isinstance(temperature, int | float)
@@ -535,7 +560,10 @@ class FakeYandex:
         reply = self._next_reply(body)
         if reply.http_status is not None:
             error_type, message = _HTTP_ERROR_TYPES.get(reply.http_status, ("error", "Error"))
-            raise _ApiError(reply.http_status, reply.error_message or message, type_=error_type)
+            error = _ApiError(reply.http_status, reply.error_message or message, type_=error_type)
+            if reply.retry_after is not None:
+                error.headers["Retry-After"] = f"{reply.retry_after:g}"
+            raise error
         if body.get("stream") is True:
             return await self._stream(request, body, reply)
         return await self._complete(request, body, reply)
@@ -643,7 +671,7 @@ class FakeYandex:
             return
 
         if full:
-            for i, annotation in enumerate(reply.citations):
+            for i, annotation in enumerate(reply.citations if reply.citations_streamed else []):
                 await send(
                     "response.output_text.annotation.added",
                     **msg_loc,

@@ -454,7 +454,7 @@ def test_settings_choose_the_credential() -> None:
     assert load_settings(**base, yandex_auth="metadata").yandex_auth_kind is YandexAuth.METADATA
     both = load_settings(**base, yandex_api_key="k", yandex_iam_token="t")
     assert both.yandex_auth_kind is YandexAuth.API_KEY, "an API key wins, as before"
-    assert load_settings(**base, yandex_iam_token="t").yandex_credential == "t"
+    assert load_settings(**base, yandex_iam_token="t").yandex_auth_kind is YandexAuth.IAM_TOKEN
     with pytest.raises(SettingsError, match="YANDEX_AUTH=oauth needs YANDEX_OAUTH_TOKEN"):
         load_settings(**base, yandex_auth="oauth")
     with pytest.raises(SettingsError, match="set YANDEX_API_KEY or YANDEX_IAM_TOKEN"):
@@ -477,3 +477,23 @@ class _CredentialSettings:
         self.yc_metadata_addr = metadata_addr
         self.yc_profile = None
         self.yandex_iam_url = iam_url
+
+
+async def test_every_token_handed_out_is_reported_for_the_log_redaction(
+    yandex: FakeYandex, registry: TokenRegistry, metadata: FakeMetadata
+) -> None:
+    from bot.assistant.connection import YandexConnection
+    from bot.logs import SecretRedactor
+
+    metadata.lifetime = 1.0
+    redactor = SecretRedactor([])
+    settings = settings_for(yandex, yandex_auth="metadata", yc_metadata_addr=metadata.address)
+    connection = YandexConnection.open(settings, on_secret=redactor.add)
+    await connection.start()
+    try:
+        await wait_for(lambda: len(metadata.issued) >= 3, timeout=10)
+        await connection.credentials.authorization()
+    finally:
+        await connection.aclose()
+    for token in metadata.issued[:3]:
+        assert redactor.redact(f"Authorization: Bearer {token}!") == "Authorization: Bearer ***!"

@@ -321,3 +321,38 @@ async def test_500_waiters_cost_a_few_commands_each(redis_prefix: str, redis: Re
     assert peak == 10
     # Registering and leaving are one command each; the rest is a round per process per move of the line.
     assert commands <= 6 * 500, commands
+
+
+async def test_the_arrival_given_orders_the_line_whatever_order_tickets_register_in(
+    redis: Redis, other_redis: Redis, redis_prefix: str
+) -> None:
+    # Two processes; questions reach the line in a scrambled order (Redis round trips before it finish
+    # in any order), each carrying the moment it arrived: they are served by arrival.
+    one, two = quota(redis, redis_prefix, limit=1), quota(other_redis, redis_prefix, limit=1)
+    admitted: list[int] = []
+    release = asyncio.Event()
+
+    async def ask(q: GenerationQuota, arrival: int) -> None:
+        async with q.slot(f"t{arrival}", arrival=1_700_000_000_000_000 + arrival):
+            admitted.append(arrival)
+            if arrival == 0:
+                await release.wait()
+
+    tasks = [asyncio.create_task(ask(one, 0))]
+    for _ in range(300):
+        if admitted:
+            break
+        await asyncio.sleep(0.01)
+    for arrival in (5, 2, 7, 1, 4, 3, 6):
+        tasks.append(asyncio.create_task(ask(one if arrival % 2 else two, arrival)))
+        await asyncio.sleep(0.02)
+    for _ in range(300):
+        if await one.waiting() == 7:
+            break
+        await asyncio.sleep(0.01)
+    release.set()
+    async with asyncio.timeout(10):
+        await asyncio.gather(*tasks)
+    assert admitted == [0, 1, 2, 3, 4, 5, 6, 7]
+    await one.aclose()
+    await two.aclose()

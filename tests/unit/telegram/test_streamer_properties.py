@@ -6,12 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from itertools import pairwise
-from types import SimpleNamespace
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from telegramify_markdown import utf16_len
 
 from bot.assistant.events import AnswerEvent, Finished, TextDelta
 from bot.target import ChatTarget
@@ -24,43 +21,7 @@ from bot.telegram.sender import Sender
 from bot.telegram.streamer import ReplyStreamer
 from bot.telegram.surface import ReplySurface
 from bot.texts import ENGLISH
-from tests.helpers import MARKDOWN, FakeClock
-
-
-class RecordingBot:
-    """Stands in for aiogram's Bot in this pure-logic test: records what each message shows."""
-
-    def __init__(self) -> None:
-        self.messages: dict[int, tuple[str, list[Any]]] = {}
-        self.frames: list[tuple[str, list[Any]]] = []
-
-    def _record(self, text: str, entities: list[Any] | None) -> None:
-        length = utf16_len(text)
-        assert length <= 4096
-        for entity in entities or []:
-            assert entity.offset >= 0 and entity.length > 0 and entity.offset + entity.length <= length
-        self.frames.append((text, entities or []))
-
-    async def send_message(self, *, text: str, entities: list[Any] | None = None, **_: Any) -> Any:
-        self._record(text, entities)
-        message_id = len(self.messages) + 1
-        self.messages[message_id] = (text, entities or [])
-        return SimpleNamespace(message_id=message_id)
-
-    async def edit_message_text(self, *, message_id: int, text: str, entities: Any = None, **_: Any) -> None:
-        self._record(text, entities)
-        self.messages[message_id] = (text, entities or [])
-
-    async def send_message_draft(self, *, text: str, entities: Any = None, **_: Any) -> bool:
-        self._record(text, entities)
-        return True
-
-    async def send_chat_action(self, *_: Any, **__: Any) -> bool:
-        return True
-
-    async def delete_message(self, chat_id: int, message_id: int) -> bool:
-        del self.messages[message_id]
-        return True
+from tests.helpers import MARKDOWN, FakeClock, RecordingBot
 
 
 async def events(chunks: list[str]) -> AsyncIterator[AnswerEvent]:
