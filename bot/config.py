@@ -19,6 +19,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.assistant.modes import ModeBook, builtin_modes, load_modes
+from bot.assistant.speech import recognition_language
+from bot.assistant.yandex_sdk import DEFAULT_GRPC_ENDPOINT
 
 # Telegram's rule for setWebhook's secret_token.
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -90,6 +92,22 @@ class Settings(BaseSettings):
     assistant_instructions: str = DEFAULT_INSTRUCTIONS
     temperature: Annotated[float, Field(ge=0, le=1)] = 0.3
     max_output_tokens: Annotated[int, Field(ge=1, le=32000)] = 2000
+
+    # Yandex SDK (gRPC: SpeechKit, YandexART), with the same credential and folder as the text model.
+    yandex_grpc_endpoint: str = DEFAULT_GRPC_ENDPOINT  # the SDK's endpoint discovery
+    yandex_grpc_insecure: bool = False  # plaintext channels: local test servers only
+    yandex_grpc_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # Voice questions and spoken answers (SpeechKit)
+    speech_language: str | None = None  # unset or "auto": SpeechKit detects it
+    voice_max_seconds: Annotated[int, Field(ge=1, le=300)] = 300
+    voice_replies: bool = False  # spoken answers on in every chat that has not chosen
+    tts_voice: str | None = None  # SpeechKit's voice (e.g. alena, filipp, john); unset: its default
+    tts_max_chars: Annotated[int, Field(ge=50, le=5000)] = 1000
+    # Photo questions: a vision-capable model; unset, photos are politely refused
+    yandex_vision_model: str | None = None
+    vision_unavailable_text: str | None = None  # the refusal, instead of the built-in one
+    # Pictures on request (YandexART)
+    image_timeout: Annotated[float, Field(gt=0, le=600)] = 120.0
 
     # Per-chat assistant: MODES_FILE is read and checked at start (a bad file stops the bot like any bad
     # setting); unset, the built-in modes apply. ALLOWED_MODELS are what /model offers.
@@ -180,6 +198,14 @@ class Settings(BaseSettings):
             return tuple(dict.fromkeys(value))  # in the owner's order, each once
         return value
 
+    @field_validator("speech_language")
+    @classmethod
+    def _speech_language(cls, value: str | None) -> str | None:
+        if value is None or not value.strip() or value.strip().lower() == "auto":
+            return None
+        recognition_language(value)  # ValueError names the language SpeechKit does not know
+        return value.strip()
+
     @field_validator("yandex_folder_id")
     @classmethod
     def _folder_not_blank(cls, value: str) -> str:
@@ -237,6 +263,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _insecure_only_locally(self) -> Self:
+        if self.yandex_grpc_insecure and self.yandex_grpc_endpoint == DEFAULT_GRPC_ENDPOINT:
+            raise ValueError(
+                "YANDEX_GRPC_INSECURE is for local test servers: set YANDEX_GRPC_ENDPOINT to one"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_credential(self) -> Self:
         kind = self.yandex_auth_kind
         if kind is None:
@@ -282,6 +316,12 @@ class Settings(BaseSettings):
     def model_uri(self) -> str:
         """YANDEX_MODEL as the URI Yandex wants (see `complete_model_uri`)."""
         return self.complete_model_uri(self.yandex_model)
+
+    @property
+    def vision_model_uri(self) -> str | None:
+        """YANDEX_VISION_MODEL as a URI (a bare name completed like YANDEX_MODEL); None when unset."""
+        model = (self.yandex_vision_model or "").strip()
+        return self.complete_model_uri(model) if model else None
 
     def complete_model_uri(self, model: str) -> str:
         """Any model name of the settings (YANDEX_MODEL, ALLOWED_MODELS, a mode's) as a `gpt://` URI."""

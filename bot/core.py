@@ -15,8 +15,11 @@ from yandex_ai_studio_sdk._auth import BaseAuth  # the SDK's provider interface;
 
 from bot.assistant.client import Assistant
 from bot.assistant.connection import YandexConnection
+from bot.assistant.images import ImageGenerator
 from bot.assistant.knowledge import KnowledgeBase
 from bot.assistant.quota import GenerationQuota
+from bot.assistant.speech import SpeechKit
+from bot.assistant.yandex_sdk import build_sdk
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.keys import RedisKeys
@@ -56,6 +59,9 @@ class Core:
     knowledge: KnowledgeBase
     quota: GenerationQuota  # the folder's concurrent generations, shared by every process
     generations: Generations
+    chat_settings: ChatSettingsStore
+    speech: SpeechKit  # SpeechKit and YandexART through the Yandex SDK, with the same credential
+    images: ImageGenerator
 
     async def aclose(self) -> None:
         """Close what `build_core` opened: the quota's line, the credential and its clients, Redis."""
@@ -116,6 +122,15 @@ def build_core(
     # half-second stall out of the first burst of questions.
     _ = openai.responses, openai.vector_stores
     quota = GenerationQuota(redis, keys=keys, limit=settings.yandex_max_concurrent_generations)
+    chat_settings = ChatSettingsStore(redis, keys=keys)
+    # The SDK opens its gRPC channels on first use: a bot that never hears a voice note never connects.
+    sdk = build_sdk(
+        settings.yandex_folder_id,
+        yandex.credentials.sdk_auth,
+        endpoint=settings.yandex_grpc_endpoint,
+        insecure=settings.yandex_grpc_insecure,
+        data_logging=settings.yandex_data_logging,
+    )
     return Core(
         settings=settings,
         clock=clock,
@@ -134,7 +149,7 @@ def build_core(
         ),
         usage_stats=UsageStats(redis, keys=keys),
         profiles=ChatProfiles(
-            ChatSettingsStore(redis, keys=keys),
+            chat_settings,
             modes=settings.modes,
             allowed_models=settings.allowed_models,
             default_model=settings.yandex_model,
@@ -167,4 +182,7 @@ def build_core(
             # that long.
             entry_wait=settings.burst_seconds + ENTRY_WAIT_SECONDS,
         ),
+        chat_settings=chat_settings,
+        speech=SpeechKit(sdk, timeout=settings.yandex_grpc_timeout, default_voice=settings.tts_voice),
+        images=ImageGenerator(sdk, timeout=settings.image_timeout),
     )

@@ -26,6 +26,7 @@ from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
 from bot.telegram.budget import BudgetMiddleware, CallBudget
 from bot.telegram.chat_action import TypingIndicator
 from bot.telegram.chat_admins import ChatAdmins
+from bot.telegram.media import Listener, Looker, Media, Pictures, SpokenAnswers, TelegramFiles
 from bot.telegram.middlewares import install_middlewares
 from bot.telegram.middlewares.access import AccessMiddleware, AccessPolicy
 from bot.telegram.middlewares.dedupe import UpdateDeduplicator
@@ -55,6 +56,7 @@ class Workflow(TypedDict):
     chat_admins: ChatAdmins
     usage_stats: UsageStats
     retry_buttons: RetryButtons
+    media: Media
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,22 @@ def build_app(
         retry_buttons=retry_buttons,
     )
     runner = core.turn_runner(streamers, outbox.notify)
+    files = TelegramFiles(bot)
+    media = Media(
+        listener=Listener(
+            files, core.speech, max_seconds=settings.voice_max_seconds, language=settings.speech_language
+        ),
+        looker=Looker(files),
+        spoken=SpokenAnswers(
+            core.chat_settings,
+            core.speech,
+            default_on=settings.voice_replies,
+            max_chars=settings.tts_max_chars,
+        ),
+        pictures=Pictures(bot, outbox, core.images),
+        vision_model=settings.vision_model_uri,
+        vision_refusal=settings.vision_unavailable_text,
+    )
 
     workflow = Workflow(
         runner=runner,
@@ -116,6 +134,7 @@ def build_app(
         chat_admins=ChatAdmins(bot, clock),
         usage_stats=core.usage_stats,
         retry_buttons=retry_buttons,
+        media=media,
     )
     dispatcher = Dispatcher(**workflow)
     dedupe = UpdateDeduplicator(

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 # (shape, what it holds): the README's "Redis keys" table shows exactly these rows.
 CATALOGUE: tuple[tuple[str, str], ...] = (
     ("chat:<chat key>:thread", "the id of the chat's current thread"),
-    ("chat:<chat key>:settings", "hash: the chat's own mode, instructions and model (kept by /reset)"),
+    (
+        "chat:<chat key>:settings",
+        "hash: the chat's own mode, instructions, model and spoken answers (kept by /reset)",
+    ),
     ("chat:<chat key>:retry", "the id of the message with the chat's ↻ button (its last answer)"),
     (
         "thread:<id>:messages",

@@ -95,6 +95,29 @@ class ConsoleTexts:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaTexts:
+    """What the bot says about voice notes, spoken answers, photos and pictures."""
+
+    heard: str  # {text}
+    no_words: str
+    voice_too_long: str  # {seconds}, {limit}
+    too_big: str
+    download_failed: str
+    speech_errors: dict[str, str]  # by SpeechErrorKind value
+    voice_on: str
+    voice_off: str
+    voice_cut: str
+    voice_failed: str  # {reason}
+    photo_question: str
+    no_vision: str
+    image_usage: str
+    image_drawing: str  # {prompt}
+    image_too_long: str  # {limit}, {length}
+    image_stopped: str
+    image_errors: dict[str, str]  # by ImageErrorKind value
+
+
+@dataclass(frozen=True, slots=True)
 class Texts:
     """One language's user-facing texts."""
 
@@ -145,6 +168,7 @@ class Texts:
     settings: SettingsTexts
     usage: UsageTexts
     console: ConsoleTexts
+    media: MediaTexts
 
 
 ENGLISH = Texts(
@@ -168,6 +192,10 @@ ENGLISH = Texts(
         "/model — choose the model\n"
         "/settings — show all of it; /settings reset restores the defaults\n"
         "Changes apply from the next question.\n\n"
+        "Voice messages and audio are answered like written questions; photos too (the caption is the "
+        "question) when the owner has set a vision model.\n"
+        "/voice — spoken answers on or off in this chat\n"
+        "/image PROMPT (or /draw) — draw a picture\n\n"
         "/usage — your questions and tokens today, and what your limits leave\n"
         "/help — this help"
     ),
@@ -252,6 +280,8 @@ ENGLISH = Texts(
         "usage": "Your questions and tokens today",
         "stats": "Bot statistics (admins)",
         "kb": "Knowledge base: list, search (owner)",
+        "voice": "Spoken answers on or off",
+        "image": "Draw a picture: /image PROMPT",
     },
     kb=KnowledgeTexts(
         admin_only="Only the bot's owner can add or manage documents.",
@@ -367,6 +397,61 @@ ENGLISH = Texts(
         models_none="ALLOWED_MODELS is empty: this thread uses {model}.",
         thinking="thinking…",
     ),
+    media=MediaTexts(
+        heard="🎤 {text}",
+        no_words="I couldn't make out any words in this recording. Please try again, or write the question.",
+        voice_too_long=(
+            "This recording is {seconds} s long; I listen to {limit} s at most. Please send a shorter one."
+        ),
+        too_big="This file is larger than 20 MB, the most Telegram lets a bot download.",
+        download_failed="I couldn't download this file from Telegram. Please send it again.",
+        speech_errors={
+            "auth": (
+                "Speech recognition is not available to this bot right now; the owner "
+                "has to check its settings."
+            ),
+            "quota": "The speech service is busy right now. Please try again in a minute.",
+            "bad_audio": "I couldn't make out this audio. Please record it again.",
+            "unsupported_audio": "I can't take this audio format: please send a voice message, MP3 or WAV.",
+            "audio_too_long": "This recording is too long for me: 5 minutes and 10 MB at most, please.",
+            "bad_text": "This answer has nothing to read aloud.",
+            "text_too_long": "This answer is too long to read aloud.",
+            "unavailable": "The speech service is not responding. Please try again later.",
+            "timeout": "The speech service took too long to answer. Please try again.",
+        },
+        voice_on=(
+            "🔊 Spoken answers are on in this chat: each answer also comes as a "
+            "voice message. /voice turns them off."
+        ),
+        voice_off="Spoken answers are off in this chat. /voice turns them on.",
+        voice_cut="🔊 Read aloud up to here; the whole answer is in the text above.",
+        voice_failed="I couldn't read the answer aloud: {reason} The text answer is complete.",
+        photo_question="Describe this image.",
+        no_vision="Sorry, I can't look at pictures here. Please describe it in words.",
+        image_usage="Describe the picture after the command, e.g. /image a red fox in the snow, watercolour.",
+        image_drawing="🎨 Drawing: {prompt}",
+        image_too_long="Please describe the picture in at most {limit} characters (this has {length}).",
+        image_stopped="⏹ Stopped: the picture will not be drawn.",
+        image_errors={
+            "auth": (
+                "Drawing pictures is not available to this bot right now; the owner "
+                "has to check its settings."
+            ),
+            "quota": (
+                "Too many pictures are being drawn right now (the service allows 500 a "
+                "minute, 5,000 a day). Please try again later."
+            ),
+            "refused": (
+                "I can't draw that: the picture service refused this description. "
+                "Please describe it differently."
+            ),
+            "empty_prompt": "Please describe the picture you want.",
+            "prompt_too_long": "Please describe the picture in at most 500 characters.",
+            "unavailable": "The picture service is not responding. Please try again later.",
+            "timeout": "Drawing took too long, so I gave up. Please try again.",
+            "failed": "The picture could not be drawn. Please try again.",
+        },
+    ),
 )
 
 RUSSIAN = Texts(
@@ -390,6 +475,10 @@ RUSSIAN = Texts(
         "/model — выбрать модель\n"
         "/settings — показать всё это; /settings reset возвращает настройки по умолчанию\n"
         "Изменения действуют со следующего вопроса.\n\n"
+        "На голосовые сообщения и аудио я отвечаю как на письменные вопросы; на фото тоже (подпись — "
+        "вопрос), если владелец задал модель, которая видит картинки.\n"
+        "/voice — голосовые ответы в этом чате: вкл/выкл\n"
+        "/image ОПИСАНИЕ (или /draw) — нарисовать картинку\n\n"
         "/usage — ваши вопросы и токены за сегодня и сколько осталось до лимитов\n"
         "/help — эта справка"
     ),
@@ -474,6 +563,8 @@ RUSSIAN = Texts(
         "usage": "Ваши вопросы и токены за сегодня",
         "stats": "Статистика бота (администраторы)",
         "kb": "База знаний: список, поиск (владелец)",
+        "voice": "Голосовые ответы: вкл/выкл",
+        "image": "Нарисовать картинку: /image ОПИСАНИЕ",
     },
     kb=KnowledgeTexts(
         admin_only="Добавлять документы и управлять ими может только владелец бота.",
@@ -585,6 +676,54 @@ RUSSIAN = Texts(
         unknown_command="Неизвестная команда {command}: /help — список команд.",
         models_none="ALLOWED_MODELS пуст: этот тред использует {model}.",
         thinking="думаю…",
+    ),
+    media=MediaTexts(
+        heard="🎤 {text}",
+        no_words="Не удалось разобрать ни одного слова в записи. Попробуйте ещё раз или напишите вопрос.",
+        voice_too_long=(
+            "Запись длится {seconds} с, а я слушаю не больше {limit} с. Пришлите, пожалуйста, покороче."
+        ),
+        too_big="Файл больше 20 МБ — это предел, который Telegram даёт ботам скачивать.",
+        download_failed="Не удалось скачать файл из Telegram. Пришлите его, пожалуйста, ещё раз.",
+        speech_errors={
+            "auth": "Распознавание речи сейчас недоступно боту; владельцу нужно проверить настройки.",
+            "quota": "Сервис речи сейчас перегружен. Попробуйте через минуту.",
+            "bad_audio": "Не удалось разобрать эту запись. Запишите её, пожалуйста, ещё раз.",
+            "unsupported_audio": (
+                "Этот формат звука я не принимаю: пришлите голосовое сообщение, MP3 или WAV."
+            ),
+            "audio_too_long": "Запись слишком длинная: не больше 5 минут и 10 МБ, пожалуйста.",
+            "bad_text": "В этом ответе нечего прочитать вслух.",
+            "text_too_long": "Этот ответ слишком длинный, чтобы прочитать его вслух.",
+            "unavailable": "Сервис речи не отвечает. Попробуйте позже.",
+            "timeout": "Сервис речи отвечал слишком долго. Попробуйте ещё раз.",
+        },
+        voice_on=(
+            "🔊 Голосовые ответы в этом чате включены: каждый ответ придёт ещё и "
+            "голосовым сообщением. /voice выключает их."
+        ),
+        voice_off="Голосовые ответы в этом чате выключены. /voice включает их.",
+        voice_cut="🔊 Прочитано до этого места; весь ответ — в тексте выше.",
+        voice_failed="Не удалось прочитать ответ вслух: {reason} Текстовый ответ полный.",
+        photo_question="Опиши это изображение.",
+        no_vision="Извините, здесь я не могу смотреть картинки. Опишите, пожалуйста, словами.",
+        image_usage="Опишите картинку после команды, например: /image рыжая лиса в снегу, акварель.",
+        image_drawing="🎨 Рисую: {prompt}",
+        image_too_long="Опишите картинку не длиннее {limit} символов (сейчас {length}).",
+        image_stopped="⏹ Остановлено: картинки не будет.",
+        image_errors={
+            "auth": "Рисовать картинки бот сейчас не может; владельцу нужно проверить настройки.",
+            "quota": (
+                "Сейчас рисуется слишком много картинок (сервис позволяет 500 в минуту "
+                "и 5000 в день). Попробуйте позже."
+            ),
+            "refused": "Это нарисовать не могу: сервис отклонил описание. Опишите картинку иначе.",
+            "empty_prompt": "Опишите, пожалуйста, какую картинку нарисовать.",
+            "prompt_too_long": "Опишите картинку не длиннее 500 символов.",
+            "unavailable": "Сервис картинок не отвечает. Попробуйте позже.",
+            "timeout": "Рисование заняло слишком много времени, я его прервал. Попробуйте ещё раз.",
+            "failed": "Картинку нарисовать не удалось. Попробуйте ещё раз.",
+        },
     ),
 )
 

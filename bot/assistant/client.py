@@ -70,7 +70,7 @@ class Assistant:
 
     async def stream(
         self,
-        input_items: Sequence[dict[str, str]],
+        input_items: Sequence[dict[str, Any]],
         *,
         tools: Sequence[dict[str, Any]] = (),
         options: RequestOptions | None = None,

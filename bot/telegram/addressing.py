@@ -23,10 +23,19 @@ def replies_to(message: Message, me: User) -> bool:
 
 def question_for(message: Message, me: User) -> str | None:
     """The text to answer with our mentions removed, or None when the message is not for the bot."""
-    text = message.text or ""
+    return _addressed(message, me, message.text or "", message.entities)
+
+
+def caption_question(message: Message, me: User) -> str | None:
+    """The same for a voice note, audio or photo: its caption ("" without one), or None when the
+    message is not for the bot (in groups: neither a reply to it nor a caption mentioning it)."""
+    return _addressed(message, me, message.caption or "", message.caption_entities)
+
+
+def _addressed(message: Message, me: User, text: str, entities: list[MessageEntity] | None) -> str | None:
     if is_private(message.chat):
         return text
-    mine = [entity for entity in message.entities or () if _mentions_me(entity, text, me)]
+    mine = [entity for entity in entities or () if _mentions_me(entity, text, me)]
     if not mine and not replies_to(message, me):
         return None
     encoded = add_surrogates(text)  # entity offsets count UTF-16 units

@@ -163,6 +163,39 @@ class Sender:
             final=True,
         )
 
+    async def send_voice(self, voice: InputFile, *, caption: str | None = None) -> Sent:
+        """Send a voice message (Ogg/Opus), replying to the target's message, with a plain caption."""
+        return await self._media(
+            lambda: self._bot.send_voice(
+                chat_id=self._target.chat_id,
+                voice=voice,
+                caption=caption,
+                message_thread_id=self._target.topic_id,
+                reply_parameters=self.reply_parameters(),
+            )
+        )
+
+    async def send_photo(self, photo: InputFile, *, caption: str | None = None) -> Sent:
+        """Send a picture, replying to the target's message, with a plain caption."""
+        return await self._media(
+            lambda: self._bot.send_photo(
+                chat_id=self._target.chat_id,
+                photo=photo,
+                caption=caption,
+                message_thread_id=self._target.topic_id,
+                reply_parameters=self.reply_parameters(),
+            )
+        )
+
+    async def _media(self, call: Callable[[], Awaitable[Message]]) -> Sent:
+        sent: list[Message] = []
+
+        async def send() -> None:
+            sent.append(await call())
+
+        result = await self._caller.call(send, final=True)
+        return Sent(result, sent[-1].message_id if result is Result.OK and sent else None)
+
     async def _formatted(
         self, part: Rendered, call: Callable[[Rendered], Awaitable[None]], *, final: bool
     ) -> Result:

@@ -1,4 +1,5 @@
-"""Each chat's own choices (mode, instructions, model) in Redis, apart from its thread (keys: `bot.keys`).
+"""Each chat's own choices (mode, instructions, model, spoken answers) in Redis, apart from its thread
+(keys: `bot.keys`).
 
 A chat key (`ChatTarget.key`) has them per forum topic too. They have no expiry and `/reset`, which
 erases the thread, leaves them alone; `clear()` (`/settings reset`) is what restores the defaults.
@@ -15,7 +16,8 @@ from bot.storage import text
 
 MAX_INSTRUCTIONS_CHARS = 3000
 
-_MODE, _INSTRUCTIONS, _MODEL = "mode", "instructions", "model"
+_MODE, _INSTRUCTIONS, _MODEL, _VOICE = "mode", "instructions", "model", "voice"
+_ON, _OFF = "on", "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +27,11 @@ class ChatSettings:
     mode: str | None = None
     instructions: str | None = None
     model: str | None = None
+    voice: bool | None = None  # spoken answers (/voice); None: VOICE_REPLIES decides
 
     @property
     def is_default(self) -> bool:
-        return self.mode is None and self.instructions is None and self.model is None
+        return self.mode is None and self.instructions is None and self.model is None and self.voice is None
 
 
 class ChatSettingsStore:
@@ -44,6 +47,7 @@ class ChatSettingsStore:
             mode=text(raw.get(_MODE)) or None,
             instructions=text(raw.get(_INSTRUCTIONS)) or None,
             model=text(raw.get(_MODEL)) or None,
+            voice={_ON: True, _OFF: False}.get(text(raw.get(_VOICE)) or ""),
         )
 
     async def set_mode(self, chat_key: str, mode: str | None) -> None:
@@ -56,6 +60,9 @@ class ChatSettingsStore:
 
     async def set_model(self, chat_key: str, model: str | None) -> None:
         await self._set(chat_key, _MODEL, model)
+
+    async def set_voice(self, chat_key: str, voice: bool | None) -> None:
+        await self._set(chat_key, _VOICE, None if voice is None else (_ON if voice else _OFF))
 
     async def clear(self, chat_key: str) -> None:
         await self._redis.delete(self._keys.chat_settings(chat_key))

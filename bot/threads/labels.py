@@ -17,6 +17,8 @@ def entry_label(message: ThreadMessage, texts: Texts) -> str:
     # Group threads keep the name of whoever asked; "You" would not say which member it was.
     who = (message.author or texts.you) if message.role == "user" else texts.assistant
     label = f"{who} · {utc_minute(message.time)}"
+    if message.via == "voice":
+        label += " 🎤"
     if message.status is MessageStatus.INCOMPLETE:
         label += f" {texts.incomplete_mark}"
     return label

@@ -25,6 +25,7 @@ class ThreadMessage:
     status: MessageStatus = MessageStatus.COMPLETE
     citations: tuple[str, ...] = field(default_factory=tuple)
     author: str | None = None  # who wrote a user message in a group thread
+    via: str | None = None  # how a user message came: "voice" (text is the transcript), "photo"
 
     def model_input(self) -> dict[str, str]:
         """The message as a Responses API input item; group messages name their author."""
@@ -36,6 +37,8 @@ class ThreadMessage:
         data["citations"] = list(self.citations)
         if self.author is None:
             del data["author"]
+        if self.via is None:
+            del data["via"]
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -48,6 +51,7 @@ class ThreadMessage:
             status=MessageStatus(data.get("status", MessageStatus.COMPLETE)),
             citations=tuple(data.get("citations", ())),
             author=data.get("author"),
+            via=data.get("via"),
         )
 
 

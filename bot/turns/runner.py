@@ -46,6 +46,15 @@ class Question:
     messages: int = 1  # how many of the user's messages this is (a burst joins several)
     # Wall-clock time the message reached the bot: its place in the line for a generation slot.
     arrived_at: float | None = None
+    via: str | None = None  # "voice" (the prompt is a transcript) or "photo", kept with the thread's copy
+    stored: str | None = None  # what the thread keeps instead of the prompt (a photo's caption + marker)
+    image_url: str | None = None  # a photo as a data URL, sent with the prompt (never stored)
+    model: str | None = None  # a model URI for this question alone (photos go to the vision model)
+
+    @property
+    def alone(self) -> bool:
+        """Answered on its own, never joined into a burst (a photo would lose its picture there)."""
+        return self.retry or self.image_url is not None
 
 
 @dataclass(slots=True)
@@ -174,7 +183,7 @@ class TurnRunner:
         """
         queued = on_queued or (lambda: None)
         key = question.target.key
-        burst = None if question.retry else self._bursts.get(key)
+        burst = None if question.alone else self._bursts.get(key)
         if burst is not None:
             burst.prompts.append(question.prompt)
             burst.last_at = self._clock.now()
@@ -188,7 +197,7 @@ class TurnRunner:
         )
         streamer.show_typing()  # the first sign of life, before any waiting
         try:
-            if self._policy.burst_seconds > 0 and not question.retry and not self._gate.busy(key):
+            if self._policy.burst_seconds > 0 and not question.alone and not self._gate.busy(key):
                 question = await self._collect_burst(question, queued)
             return await self._take_turn(question, streamer, queued)
         except asyncio.CancelledError:
@@ -271,7 +280,13 @@ class TurnRunner:
                 await self._notify(target, question.texts.retry_nothing)
                 return StreamOutcome()
         else:
-            user_message = ThreadMessage("user", question.prompt, self._store.now(), author=question.author)
+            user_message = ThreadMessage(
+                "user",
+                question.stored or question.prompt,
+                self._store.now(),
+                author=question.author,
+                via=question.via,
+            )
             await self._store.append(key, thread_id, user_message)
             messages = await self._store.messages(thread_id)
         window = context_window(
@@ -289,7 +304,11 @@ class TurnRunner:
             await self._journal.write(record)
             tools = await self._tools() if self._tools is not None else ()
             options = await self._options(key) if self._options is not None else None
-            input_items = [message.model_input() for message in window]
+            input_items: list[dict[str, Any]] = [message.model_input() for message in window]
+            if question.image_url is not None and not question.retry:
+                input_items[-1] = _with_image(window[-1], question.prompt, question.image_url)
+            if question.model is not None:
+                options = replace(options or RequestOptions(), model=question.model)
 
             def open_stream() -> AsyncIterator[AnswerEvent]:
                 return self._assistant.stream(input_items, tools=tools, options=options)
@@ -332,6 +351,18 @@ class TurnRunner:
             await self._stats.record(
                 FinishedTurn(question.target.key, question.user_id, tokens, failure, outcome.stopped)
             )
+
+
+def _with_image(message: ThreadMessage, prompt: str, image_url: str) -> dict[str, Any]:
+    """The question as one user message of two parts: its text, then the picture it is about."""
+    text = f"{message.author}: {prompt}" if message.author else prompt
+    return {
+        "role": "user",
+        "content": [
+            {"type": "input_text", "text": text},
+            {"type": "input_image", "image_url": image_url},
+        ],
+    }
 
 
 def _through_last_question(messages: list[ThreadMessage]) -> list[ThreadMessage]:

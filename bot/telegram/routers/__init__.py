@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.telegram.routers import basics, conversation, history, knowledge, settings, usage
+from bot.telegram.routers import basics, conversation, history, knowledge, media, settings, usage
 
 
 def build_routers() -> list[Router]:
@@ -18,5 +18,6 @@ def build_routers() -> list[Router]:
         knowledge.router(),
         settings.router(),
         usage.router(),
+        media.router(),
         conversation.router(),
     ]

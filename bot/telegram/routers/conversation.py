@@ -1,4 +1,5 @@
-"""Questions and their answers: text messages, /stop, /reset, /retry (and ↻), and whatever is not text."""
+"""Questions and their answers: text messages, /stop, /reset, /retry (and ↻), and whatever else is not
+understood (voice notes, audio and photos are the media router's)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.telegram.addressing import author_name, question_for, replies_to
+from bot.telegram.media import Media
 from bot.telegram.middlewares.callback_answers import answer_quietly
 from bot.telegram.retry_button import RETRY_CALLBACK, RetryButtons
 from bot.telegram.routers.common import reply, texts_of
@@ -34,9 +36,11 @@ def router() -> Router:
         await reply(outbox, message, texts_of(message).reset_done)
 
     @router.message(Command("stop"))
-    async def stop(message: Message, outbox: Outbox, runner: TurnRunner) -> None:
+    async def stop(message: Message, outbox: Outbox, runner: TurnRunner, media: Media) -> None:
         texts = texts_of(message)
-        stopped = await runner.stop(chat_target(message).key)
+        key = chat_target(message).key
+        drawing = media.pictures.cancel(key)  # waiting for a picture (/image) ends too
+        stopped = await runner.stop(key) or drawing
         await reply(outbox, message, texts.stopping if stopped else texts.nothing_to_stop)
 
     @router.callback_query(F.data == STOP_CALLBACK)
@@ -58,7 +62,7 @@ def router() -> Router:
         texts = texts_of(message)
         user_id = message.from_user.id if message.from_user else None
         if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
-            await reply(outbox, message, _limit_text(hit, texts))
+            await reply(outbox, message, limit_text(hit, texts))
             return
         again = Question(chat_target(message), "", texts, user_id, retry=True)
         await runner.answer(again, on_queued=handoff)
@@ -83,7 +87,7 @@ def router() -> Router:
             await retry_buttons.take_off(outbox.to(target), query.message.message_id)
             return
         if not is_admin and (hit := await limits.admit(query.from_user.id)):
-            callback_answer.text, callback_answer.show_alert = _limit_text(hit, texts), True
+            callback_answer.text, callback_answer.show_alert = limit_text(hit, texts), True
             return
         # Answered now: the new answer takes a while, and the button should not spin meanwhile.
         callback_answer.disabled = True
@@ -109,6 +113,7 @@ def router() -> Router:
         outbox: Outbox,
         runner: TurnRunner,
         limits: UsageLimits,
+        media: Media,
         is_admin: bool,
         handoff: Callable[[], None] | None = None,
         arrived_at: float | None = None,
@@ -122,12 +127,13 @@ def router() -> Router:
             return
         user_id = message.from_user.id if message.from_user else None
         if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
-            await reply(outbox, message, _limit_text(hit, texts))
+            await reply(outbox, message, limit_text(hit, texts))
             return
-        question = Question(
-            chat_target(message), prompt, texts, user_id, author_name(message), arrived_at=arrived_at
-        )
-        await runner.answer(question, on_queued=handoff)
+        target = chat_target(message)
+        question = Question(target, prompt, texts, user_id, author_name(message), arrived_at=arrived_at)
+        outcome = await runner.answer(question, on_queued=handoff)
+        if outcome is not None and outcome.complete:
+            await media.after_answer(outbox, target, texts, outcome.text)
 
     @router.message()
     async def not_text(message: Message, bot: Bot, outbox: Outbox) -> None:
@@ -141,7 +147,7 @@ def router() -> Router:
     return router
 
 
-def _limit_text(hit: LimitHit, texts: Texts) -> str:
+def limit_text(hit: LimitHit, texts: Texts) -> str:
     when = datetime.fromtimestamp(hit.until, UTC).strftime("%H:%M UTC")
     template = texts.rate_limited if hit.kind == "rate" else texts.token_budget_spent
     return template.format(time=when)
