@@ -20,6 +20,7 @@ from bot.runners import BotService
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex
 from tests.fakes.yandex.quota import GenerationQuotaFake
+from tests.fakes.yandex_grpc import FakeYandexGrpc
 from tests.helpers import WEBHOOK_SECRET, WEBHOOK_URL
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -65,6 +66,20 @@ async def yandex() -> AsyncIterator[FakeYandex]:
     await fake.start()
     yield fake
     await fake.stop()
+
+
+@pytest.fixture
+async def yandex_grpc() -> AsyncIterator[FakeYandexGrpc]:
+    """SpeechKit, YandexART and discovery over gRPC, with the HTTP fake's key and folder. A bot reaches
+    it with the overrides `grpc_settings(yandex_grpc)`."""
+    fake = FakeYandexGrpc()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def grpc_settings(fake: FakeYandexGrpc) -> dict[str, Any]:
+    return {"yandex_grpc_endpoint": fake.address, "yandex_grpc_insecure": True}
 
 
 SettingsFactory = Callable[..., Settings]

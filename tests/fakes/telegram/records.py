@@ -41,6 +41,9 @@ class SentMessage:
     date: int = 0
     caption: str | None = None
     document: dict[str, Any] | None = None
+    voice: dict[str, Any] | None = None  # sendVoice: the Voice object
+    photo: list[dict[str, Any]] | None = None  # sendPhoto: the PhotoSize objects
+    content: bytes | None = None  # the bytes of an uploaded voice or photo
 
 
 @dataclass

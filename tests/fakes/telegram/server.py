@@ -32,6 +32,8 @@ from tests.fakes.telegram.text import parse_formatted, utf16_len
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_DOWNLOAD = 20 * 1024 * 1024
+MAX_PHOTO_UPLOAD = 10 * 1024 * 1024  # sendPhoto: "The photo must be at most 10 MB in size"
+MAX_UPLOAD = 50 * 1024 * 1024  # other files a bot sends
 DEFAULT_GROUP_USER_ID = 111111
 MEMBER_STATUSES = frozenset({"creator", "administrator", "member", "restricted", "left", "kicked"})
 # What an administrator may do when a test does not say (a typical admin: everything but promoting).
@@ -93,7 +95,15 @@ BOOL_FIELDS = frozenset({
 # fmt: on
 # Methods that deliver something to a chat: they get 403 for blocked chats and count towards flood control.
 SENDING_METHODS = frozenset(
-    {"sendmessage", "editmessagetext", "editmessagereplymarkup", "sendmessagedraft", "senddocument"}
+    {
+        "sendmessage",
+        "editmessagetext",
+        "editmessagereplymarkup",
+        "sendmessagedraft",
+        "senddocument",
+        "sendvoice",
+        "sendphoto",
+    }
 )
 BLOCKABLE_METHODS = SENDING_METHODS | {"sendchataction"}
 
@@ -177,6 +187,8 @@ class FakeTelegram:
             "getchatmember": self._get_chat_member,
             "senddocument": self._send_document,
             "getfile": self._get_file,
+            "sendvoice": self._send_voice,
+            "sendphoto": self._send_photo,
         }
 
     # ---------------------------------------------------------------- lifecycle
@@ -346,6 +358,61 @@ class FakeTelegram:
         self._files[document["file_id"]] = stored
         self._files_by_path[stored.file_path] = stored
         return dict(document)
+
+    def _register(
+        self, content: bytes, folder: str, suffix: str, meta: dict[str, Any], declared_size: int | None
+    ) -> dict[str, Any]:
+        n = len(self._files) + 1
+        item = {
+            "file_id": f"FILE{n:06d}",
+            "file_unique_id": f"U{n:06d}",
+            **meta,
+            "file_size": declared_size if declared_size is not None else len(content),
+        }
+        stored = _StoredFile(content, f"{folder}/file_{n}.{suffix}", item, item["file_size"])
+        self._files[item["file_id"]] = stored
+        self._files_by_path[stored.file_path] = stored
+        return dict(item)
+
+    def add_voice(self, content: bytes, *, duration: int, declared_size: int | None = None) -> dict[str, Any]:
+        """A voice note a user recorded (Ogg/Opus); returns the Voice object for a user message."""
+        meta = {"duration": duration, "mime_type": "audio/ogg"}
+        return self._register(content, "voice", "oga", meta, declared_size)
+
+    def add_audio(
+        self,
+        content: bytes,
+        *,
+        file_name: str,
+        mime_type: str,
+        duration: int,
+        declared_size: int | None = None,
+    ) -> dict[str, Any]:
+        """An audio file a user sent; returns the Audio object for a user message."""
+        meta = {"duration": duration, "file_name": file_name, "mime_type": mime_type}
+        suffix = file_name.rsplit(".", 1)[-1] if "." in file_name else "bin"
+        return self._register(content, "music", suffix, meta, declared_size)
+
+    def add_photo(
+        self,
+        content: bytes,
+        *,
+        width: int = 1280,
+        height: int = 960,
+        thumbnail: bytes | None = None,
+        declared_size: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A photo a user sent, as Telegram delivers it: the sizes it made, smallest first (a 90 px
+        thumbnail from `thumbnail`'s bytes, then the photo itself); returns the PhotoSize list."""
+        sizes = []
+        if thumbnail is not None:
+            scale = 90 / max(width, height)
+            small = {"width": max(1, round(width * scale)), "height": max(1, round(height * scale))}
+            sizes.append(self._register(thumbnail, "photos", "jpg", small, None))
+        sizes.append(
+            self._register(content, "photos", "jpg", {"width": width, "height": height}, declared_size)
+        )
+        return sizes
 
     # ---------------------------------------------------------------- inspection
 
@@ -945,6 +1012,66 @@ class FakeTelegram:
             document=document,
         )
         return self._store_bot_message(chat_id, params, content, sent)
+
+    def _uploaded(self, params: dict[str, Any], field: str, limit: int) -> bytes:
+        value = params.get(field)
+        if isinstance(value, dict) and "content" in value:
+            content: bytes = value["content"]
+            if not content:
+                raise bad_request("file must be non-empty")
+            if len(content) > limit:
+                raise ApiError(413, "Request Entity Too Large")
+            return content
+        if isinstance(value, str) and value in self._files:
+            return self._files[value].content
+        if value:
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        raise bad_request(f"there is no {field} in the request")
+
+    def _media_message(self, params: dict[str, Any], content: bytes, kind: str, media: Any) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        caption, entities = parse_formatted(
+            str(params.get("caption") or ""), params.get("caption_entities"), params.get("parse_mode")
+        )
+        if utf16_len(caption) > MAX_CAPTION:
+            raise bad_request("message caption is too long")
+        markup = self._check_markup(params.get("reply_markup"))
+        self._reply_target(chat_id, params)  # validate before a message id is consumed
+        body: dict[str, Any] = {kind: media}
+        if caption:
+            body["caption"] = caption
+        if entities:
+            body["caption_entities"] = entities
+        sent = SentMessage(
+            message_id=self._new_message_id(chat_id),
+            chat_id=chat_id,
+            text=None,
+            entities=entities,
+            reply_markup=markup,
+            reply_to_message_id=None,
+            message_thread_id=params.get("message_thread_id"),
+            history=[(None, entities)],
+            date=int(time.time()),
+            caption=caption or None,
+            content=content,
+            **{kind: media},
+        )
+        return self._store_bot_message(chat_id, params, body, sent)
+
+    def _send_voice(self, params: dict[str, Any]) -> dict[str, Any]:
+        content = self._uploaded(params, "voice", MAX_UPLOAD)
+        # Telegram plays OGG/Opus (also MP3, M4A) as a voice message; anything else it refuses.
+        if not (content.startswith(b"OggS") or content[:3] == b"ID3" or content[4:8] == b"ftyp"):
+            raise bad_request("VOICE_MESSAGES_FORBIDDEN" if not content else "wrong file type")
+        voice = self._register(content, "voice", "oga", {"duration": 1, "mime_type": "audio/ogg"}, None)
+        return self._media_message(params, content, "voice", voice)
+
+    def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        content = self._uploaded(params, "photo", MAX_PHOTO_UPLOAD)
+        if not (content.startswith(b"\xff\xd8\xff") or content.startswith(b"\x89PNG\r\n\x1a\n")):
+            raise bad_request("IMAGE_PROCESS_FAILED")
+        size = self._register(content, "photos", "jpg", {"width": 1024, "height": 1024}, None)
+        return self._media_message(params, content, "photo", [size])
 
     def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
         stored = self._files.get(str(params.get("file_id") or ""))

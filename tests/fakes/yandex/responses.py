@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 import time
@@ -87,6 +88,16 @@ class RecordedRequest:
     body: dict[str, Any]
     headers: dict[str, str]
     at: float
+
+    def images(self) -> list[bytes]:
+        """The decoded pictures of the request's ``input_image`` parts (data URLs), in order."""
+        found = []
+        for item in self.body.get("input") or []:
+            content = item.get("content") if isinstance(item, dict) else None
+            for part in content if isinstance(content, list) else []:
+                if isinstance(part, dict) and part.get("type") == "input_image":
+                    found.append(base64.b64decode(str(part["image_url"]).split(",", 1)[1]))
+        return found
 
 
 def split_chunks(text: str, chunk_size: int) -> list[str]:

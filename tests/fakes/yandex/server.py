@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections import deque
@@ -48,6 +50,9 @@ MODELS = (
     "gpt-oss-120b",
     "gemma-3-27b-it",
 )
+VISION_MODELS = ("gemma-3-27b-it",)
+IMAGE_DATA_URL = re.compile(r"data:image/(jpeg|png|webp|gif);base64,([A-Za-z0-9+/]+={0,2})")
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
 # Names a deployment may still have configured after Yandex retired them (examples; the real list moves).
 RETIRED_MODELS = ("yandexgpt-4", "yandexgpt-4-lite", "llama")
 
@@ -88,6 +93,8 @@ class FakeYandex:
         # Model names served (gpt://<folder>/<name>[/<branch>]); retired ones get 400 like unknown ones.
         self.models: set[str] = set(MODELS)
         self.retired_models: set[str] = set(RETIRED_MODELS)
+        # Models that take pictures (input_image parts); the others refuse a request with one.
+        self.vision_models: set[str] = set(VISION_MODELS)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -533,6 +540,8 @@ class FakeYandex:
         inp = body.get("input")
         if inp is not None and not isinstance(inp, str | list):
             raise _ApiError(400, "input must be a string or a list of items", param="input")
+        if isinstance(inp, list):
+            self._validate_parts(inp, name.split("/")[0])
         for tool in body.get("tools") or []:
             if not isinstance(tool, dict) or tool.get("type") not in ("file_search", "web_search"):
                 raise _ApiError(400, f"Unsupported tool: {tool!r}", param="tools")
@@ -543,6 +552,35 @@ class FakeYandex:
                         400, "file_search supports exactly one vector store per request", param="tools"
                     )
         return body
+
+    def _validate_parts(self, items: list[Any], model: str) -> None:
+        """Content given as a list of parts: text parts, and pictures for a model that can see."""
+        for item in items:
+            content = item.get("content") if isinstance(item, dict) else None
+            if not isinstance(content, list):
+                continue
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind in ("input_text", "output_text"):
+                    if not isinstance(part.get("text"), str):
+                        raise _ApiError(400, f"{kind} part without text", param="input")
+                elif kind == "input_image":
+                    if model not in self.vision_models:
+                        raise _ApiError(400, f"model {model} does not support image input", param="input")
+                    url = part.get("image_url")
+                    match = IMAGE_DATA_URL.fullmatch(url) if isinstance(url, str) else None
+                    if match is None:
+                        # Pictures are sent inline; a remote URL (a Telegram file URL would carry the
+                        # bot token) is not fetched.
+                        raise _ApiError(400, "image_url must be a base64 data URL of an image", param="input")
+                    try:
+                        data = base64.b64decode(match.group(2), validate=True)
+                    except ValueError as error:
+                        raise _ApiError(400, "image_url is not valid base64", param="input") from error
+                    if len(data) > MAX_IMAGE_BYTES:
+                        raise _ApiError(400, "image is too large", param="input")
+                else:
+                    raise _ApiError(400, f"Unsupported content part type: {kind!r}", param="input")
 
     # ----------------------------------------------------------------- /v1/responses
 
