@@ -342,3 +342,57 @@ async def test_get_chat_member_errors_and_private_chats(bot: Bot, fake: FakeTele
         await bot.get_chat_member(-100999, CHAT)
     with pytest.raises(ValueError, match="unknown status"):
         fake.set_member(-100999, 1, "owner")
+
+
+async def test_users_voice_notes_audio_and_photos_download(bot: Bot, fake: FakeTelegram) -> None:
+    voice = fake.add_voice(b"OggS voice", duration=3)
+    audio = fake.add_audio(b"ID3 song", file_name="song.mp3", mime_type="audio/mpeg", duration=7)
+    sizes = fake.add_photo(b"\xff\xd8\xff big", width=1280, height=720, thumbnail=b"\xff\xd8\xff small")
+    for extra in ({"voice": voice}, {"audio": audio}, {"photo": sizes, "caption": "look"}):
+        fake.user_message(CHAT, None, extra=extra)
+    updates = await bot(GetUpdates(timeout=0))
+    messages = [update.message for update in updates]
+    assert all(message is not None for message in messages)
+    first, second, third = messages
+    assert first and first.voice and first.voice.duration == 3 and first.voice.mime_type == "audio/ogg"
+    assert second and second.audio and second.audio.mime_type == "audio/mpeg"
+    assert third and third.photo and [size.width for size in third.photo] == [90, 1280]
+    assert third.caption == "look"
+    downloads = [
+        await bot.download(item) for item in (first.voice, second.audio, third.photo[0], third.photo[-1])
+    ]
+    assert [d.read() if d else None for d in downloads] == [
+        b"OggS voice",
+        b"ID3 song",
+        b"\xff\xd8\xff small",
+        b"\xff\xd8\xff big",
+    ]
+    # Telegram serves bots files up to 20 MB; a bigger one has no file path to download from.
+    big = fake.add_voice(b"OggS", duration=1, declared_size=21 * 1024 * 1024)
+    with pytest.raises(TelegramBadRequest, match="file is too big"):
+        await bot.get_file(big["file_id"])
+
+
+async def test_send_voice_and_photo_multipart(bot: Bot, fake: FakeTelegram) -> None:
+    question = fake.user_message(CHAT, "hi")
+    reply = ReplyParameters(message_id=question["message_id"])
+    voice = await bot.send_voice(
+        CHAT, BufferedInputFile(b"OggS...", filename="a.ogg"), caption="cut", reply_parameters=reply
+    )
+    assert voice.voice is not None and voice.caption == "cut"
+    photo = await bot.send_photo(
+        CHAT, BufferedInputFile(b"\xff\xd8\xff jpeg", filename="p.jpg"), caption="fox"
+    )
+    assert photo.photo and photo.caption == "fox"
+    sent_voice, sent_photo = fake.bot_messages(CHAT)
+    assert sent_voice.content == b"OggS..." and sent_voice.reply_to_message_id == question["message_id"]
+    assert sent_photo.content == b"\xff\xd8\xff jpeg" and sent_photo.photo is not None
+    with pytest.raises(TelegramBadRequest, match="IMAGE_PROCESS_FAILED"):
+        await bot.send_photo(CHAT, BufferedInputFile(b"not an image", filename="p.jpg"))
+    with pytest.raises(TelegramBadRequest, match="file must be non-empty"):
+        await bot.send_voice(CHAT, BufferedInputFile(b"", filename="a.ogg"))
+    with pytest.raises(TelegramBadRequest, match="caption is too long"):
+        await bot.send_photo(CHAT, BufferedInputFile(b"\xff\xd8\xff", filename="p.jpg"), caption="x" * 1025)
+    fake.block_chat(CHAT)
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_voice(CHAT, BufferedInputFile(b"OggS", filename="a.ogg"))

@@ -440,3 +440,36 @@ async def test_unknown_path_is_404(fake: FakeYandex) -> None:
         )
     assert r.status_code == 404
     assert r.json()["error"]["type"] == "not_found"
+
+
+async def test_input_image_parts_are_validated_and_recorded(
+    fake: FakeYandex, client: openai.AsyncOpenAI
+) -> None:
+    import base64
+
+    picture = b"\xff\xd8\xff\xe0 a jpeg"
+    url = "data:image/jpeg;base64," + base64.b64encode(picture).decode()
+
+    def asking(image_url: str) -> list[Any]:
+        parts = [
+            {"type": "input_text", "text": "What is it?"},
+            {"type": "input_image", "image_url": image_url},
+        ]
+        return [{"role": "user", "content": parts}]
+
+    vision = f"gpt://{FOLDER}/gemma-3-27b-it"
+    fake.script("A picture.")
+    response = await client.responses.create(model=vision, input=asking(url))  # type: ignore[arg-type]
+    assert response.output_text == "A picture."
+    assert fake.requests[-1].images() == [picture]
+    assert fake.last_input() == [{"role": "user", "content": "What is it?"}]
+    refusals = {
+        MODEL: "does not support image input",  # a text model cannot see
+        vision: "base64 data URL",  # a remote URL (a Telegram file URL holds the bot token) is not fetched
+    }
+    for model, message in refusals.items():
+        image_url = url if model == MODEL else "https://api.telegram.org/file/bot123:SECRET/photos/1.jpg"
+        with pytest.raises(openai.BadRequestError, match=message):
+            await client.responses.create(model=model, input=asking(image_url))  # type: ignore[arg-type]
+    with pytest.raises(openai.BadRequestError, match="not valid base64"):
+        await client.responses.create(model=vision, input=asking("data:image/png;base64,abc"))  # type: ignore[arg-type]
