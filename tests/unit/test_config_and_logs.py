@@ -126,3 +126,23 @@ def test_live_tokens_and_anything_shaped_like_a_yandex_credential_are_redacted()
     assert redactor.redact("rotated-token-039") == "***"
     assert redactor.redact("rotated-token-000") == "rotated-token-000"
     assert redactor.redact("static-secret-value") == "***"
+
+
+def test_media_settings_are_checked_at_start() -> None:
+    settings = load_settings(_env_file=None, **REQUIRED, yandex_vision_model="gemma-3-27b-it")
+    assert settings.vision_model_uri == f"gpt://{settings.yandex_folder_id}/gemma-3-27b-it"
+    assert load_settings(_env_file=None, **REQUIRED).vision_model_uri is None
+    assert load_settings(_env_file=None, **REQUIRED, speech_language="auto").speech_language is None
+    assert load_settings(_env_file=None, **REQUIRED, speech_language="ru").speech_language == "ru"
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            _env_file=None, **REQUIRED, speech_language="xx", voice_max_seconds=301, tts_max_chars=9
+        )
+    message = str(error.value)
+    assert all(name in message.upper() for name in ("SPEECH_LANGUAGE", "VOICE_MAX_SECONDS", "TTS_MAX_CHARS"))
+    with pytest.raises(SettingsError, match="YANDEX_GRPC_INSECURE"):
+        load_settings(_env_file=None, **REQUIRED, yandex_grpc_insecure=True)
+    local = load_settings(
+        _env_file=None, **REQUIRED, yandex_grpc_insecure=True, yandex_grpc_endpoint="127.0.0.1:50051"
+    )
+    assert local.yandex_grpc_insecure

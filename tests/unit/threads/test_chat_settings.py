@@ -43,3 +43,14 @@ async def test_instructions_have_a_length_limit(redis: Redis, keys: RedisKeys) -
     with pytest.raises(ValueError, match="longer than"):
         await store.set_instructions("5", "x" * (MAX_INSTRUCTIONS_CHARS + 1))
     assert (await store.get("5")).is_default
+
+
+async def test_spoken_answers_are_a_choice_of_their_own(redis: Redis, keys: RedisKeys) -> None:
+    store = ChatSettingsStore(redis, keys=keys)
+    await store.set_voice("7", True)
+    await store.set_voice("8", False)
+    assert await store.get("7") == ChatSettings(voice=True)
+    assert await store.get("8") == ChatSettings(voice=False)
+    assert not (await store.get("8")).is_default  # off by choice is not "the default"
+    await store.set_voice("7", None)
+    assert (await store.get("7")).is_default
