@@ -60,6 +60,98 @@ class _FolderHeader:
         return await continuation(_with_folder(details, self._folder_id), request)
 
 
+class _StreamingCall:
+    """A streaming call of the SDK's retry interceptor, with working done callbacks.
+
+    The SDK's retrying call raises NotImplementedError from `add_done_callback`, and grpc.aio's channel
+    registers one on every call to forget it once done: without this, every streaming RPC (recognition,
+    synthesis) logged that error and stayed in the channel's set of active calls for good. Callbacks run
+    when the responses end, fail or are cancelled.
+    """
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._callbacks: list[Callable[[Any], None]] = []
+        self._finished = False
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            for callback in self._callbacks:
+                callback(self)
+            self._callbacks.clear()
+
+    def add_done_callback(self, callback: Callable[[Any], None]) -> None:
+        if self._finished:
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    def cancelled(self) -> bool:
+        return bool(self._call.cancelled())
+
+    def done(self) -> bool:
+        return self._finished or bool(self._call.done())
+
+    def time_remaining(self) -> float | None:
+        remaining: float | None = self._call.time_remaining()
+        return remaining
+
+    def cancel(self) -> bool:
+        cancelled = bool(self._call.cancel())
+        self._finish()
+        return cancelled
+
+    async def initial_metadata(self) -> Any:
+        return await self._call.initial_metadata()
+
+    async def trailing_metadata(self) -> Any:
+        return await self._call.trailing_metadata()
+
+    async def code(self) -> Any:
+        return await self._call.code()
+
+    async def details(self) -> Any:
+        return await self._call.details()
+
+    async def wait_for_connection(self) -> None:
+        await self._call.wait_for_connection()
+
+    def __aiter__(self) -> Any:
+        return self._responses()
+
+    async def _responses(self) -> Any:
+        try:
+            async for response in self._call:
+                yield response
+        finally:
+            self._finish()
+
+    async def read(self) -> Any:
+        try:
+            response = await self._call.read()
+        except BaseException:
+            self._finish()
+            raise
+        if response is grpc.aio.EOF:
+            self._finish()
+        return response
+
+    async def write(self, request: Any) -> None:
+        await self._call.write(request)
+
+    async def done_writing(self) -> None:
+        await self._call.done_writing()
+
+
+class _UnaryStreamCall(_StreamingCall, grpc.aio.UnaryStreamCall[Any, Any]):
+    pass
+
+
+class _StreamStreamCall(_StreamingCall, grpc.aio.StreamStreamCall[Any, Any]):
+    pass
+
+
 # grpc.aio files an interceptor under one call type only, so each type the SDK uses needs its own class.
 class _FolderUnaryUnary(_FolderHeader, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
@@ -68,12 +160,12 @@ class _FolderUnaryUnary(_FolderHeader, grpc.aio.UnaryUnaryClientInterceptor):
 
 class _FolderUnaryStream(_FolderHeader, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        return await self._intercept(continuation, client_call_details, request)
+        return _UnaryStreamCall(await self._intercept(continuation, client_call_details, request))
 
 
 class _FolderStreamStream(_FolderHeader, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await self._intercept(continuation, details, requests)
+        return _StreamStreamCall(await self._intercept(continuation, details, requests))
 
 
 def build_sdk(

@@ -276,7 +276,7 @@ async def test_russian_users_get_russian_texts_and_commands_are_registered(
     registered = {key: [item["command"] for item in value] for key, value in telegram.commands.items()}
     assert len(registered) == 2
     menu = ["start", "help", "history", "reset", "stop", "retry", "mode", "instructions", "model"]
-    menu += ["settings", "usage", "stats", "kb"]
+    menu += ["settings", "usage", "stats", "kb", "voice", "image"]
     assert all(commands == menu for commands in registered.values())
     russian = {item["command"]: item["description"] for item in telegram.commands_for("ru")}
     assert russian["retry"] == "Ответить на последний вопрос заново"

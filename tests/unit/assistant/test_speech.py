@@ -439,3 +439,18 @@ async def test_a_slow_synthesis_times_out(fake: FakeYandexGrpc) -> None:
     with pytest.raises(SpeechError) as caught:
         await speech.synthesize("Привет")
     assert caught.value.kind is SpeechErrorKind.TIMEOUT
+
+
+async def test_streaming_calls_end_cleanly_in_the_channel(
+    fake: FakeYandexGrpc, speech: SpeechKit, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The SDK's retrying call cannot take done callbacks; grpc.aio's channel registers one on every call.
+    # Unwrapped, each recognition and synthesis logged NotImplementedError from an asyncio callback.
+    audio = ogg_opus_silence(400)
+    fake.stt.script(audio, Transcript("Hello."))
+    with caplog.at_level("ERROR"):
+        for _ in range(3):
+            assert await speech.recognize(audio, audio_format=AudioFormat.OGG_OPUS) == "Hello."
+            assert (await speech.synthesize("Hello.")).startswith(b"OggS")
+        await asyncio.sleep(0.1)
+    assert not [record for record in caplog.records if "callback" in record.getMessage().lower()]
