@@ -59,3 +59,8 @@ def _bad_request(message: str) -> Result:
         return Result.MESSAGE_GONE
     log.error("Telegram refused a call: %s", message)
     return Result.REFUSED
+
+
+def file_too_big(error: BaseException) -> bool:
+    """getFile refused a user's file: it is over the 20 MB Telegram serves bots."""
+    return isinstance(error, TelegramBadRequest) and "file is too big" in error.message.lower()

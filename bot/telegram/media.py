@@ -22,7 +22,7 @@ from aiogram.types import BufferedInputFile
 from bot.assistant.images import MAX_PROMPT_CHARS, ImageError, ImageGenerator
 from bot.assistant.speech import AudioFormat, SpeechError, SpeechKit, audio_format_for_mime
 from bot.target import ChatTarget
-from bot.telegram.errors import Result
+from bot.telegram.errors import Result, file_too_big
 from bot.telegram.render import Rendered, render_markdown
 from bot.telegram.sender import Outbox, Sender
 from bot.texts import Texts
@@ -64,7 +64,7 @@ class TelegramFiles:
         except Exception as error:
             # The download URL holds the bot token, and aiogram may put it in the error: log the type only.
             log.warning("downloading a user's file failed: %s", type(error).__name__)
-            if "too big" in str(error).lower():
+            if file_too_big(error):
                 raise MediaRefused(texts.media.too_big) from None
             raise MediaRefused(texts.media.download_failed) from None
         return buffer.getvalue()

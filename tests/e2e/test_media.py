@@ -427,3 +427,14 @@ async def test_pictures_count_against_the_users_rate_limit(
         timeout=10,
     )
     assert len(yandex_grpc.images.calls) == 1
+
+
+async def test_a_recognition_that_takes_too_long_is_given_up_in_plain_words(
+    telegram: FakeTelegram, yandex: FakeYandex, yandex_grpc: FakeYandexGrpc, run_bot: BotRunner
+) -> None:
+    audio = ogg_opus_silence(600)
+    yandex_grpc.stt.script(audio, Transcript("Too late.", delay=10.0))
+    await start(run_bot, yandex_grpc, yandex_grpc_timeout=1.0)
+    voice_note(telegram, audio)
+    await telegram.wait_for_text(MEDIA.speech_errors["timeout"], CHAT, timeout=20)
+    assert not yandex.requests
