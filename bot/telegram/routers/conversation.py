@@ -62,7 +62,7 @@ def router() -> Router:
         texts = texts_of(message)
         user_id = message.from_user.id if message.from_user else None
         if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
-            await reply(outbox, message, limit_text(hit, texts))
+            await reply(outbox, message, _limit_text(hit, texts))
             return
         again = Question(chat_target(message), "", texts, user_id, retry=True)
         await runner.answer(again, on_queued=handoff)
@@ -87,7 +87,7 @@ def router() -> Router:
             await retry_buttons.take_off(outbox.to(target), query.message.message_id)
             return
         if not is_admin and (hit := await limits.admit(query.from_user.id)):
-            callback_answer.text, callback_answer.show_alert = limit_text(hit, texts), True
+            callback_answer.text, callback_answer.show_alert = _limit_text(hit, texts), True
             return
         # Answered now: the new answer takes a while, and the button should not spin meanwhile.
         callback_answer.disabled = True
@@ -127,12 +127,12 @@ def router() -> Router:
             return
         user_id = message.from_user.id if message.from_user else None
         if user_id is not None and not is_admin and (hit := await limits.admit(user_id)):
-            await reply(outbox, message, limit_text(hit, texts))
+            await reply(outbox, message, _limit_text(hit, texts))
             return
         target = chat_target(message)
         question = Question(target, prompt, texts, user_id, author_name(message), arrived_at=arrived_at)
         outcome = await runner.answer(question, on_queued=handoff)
-        if outcome is not None and outcome.complete:
+        if outcome is not None and outcome.complete and outcome.delivered:
             await media.after_answer(outbox, target, texts, outcome.text)
 
     @router.message()
@@ -147,7 +147,10 @@ def router() -> Router:
     return router
 
 
-def limit_text(hit: LimitHit, texts: Texts) -> str:
+def _limit_text(hit: LimitHit, texts: Texts) -> str:
     when = datetime.fromtimestamp(hit.until, UTC).strftime("%H:%M UTC")
     template = texts.rate_limited if hit.kind == "rate" else texts.token_budget_spent
     return template.format(time=when)
+
+
+limit_text = _limit_text  # the media router's questions and pictures are limited the same way

@@ -103,7 +103,7 @@ def router() -> Router:
             target, transcript, texts, user_id, author_name(message), arrived_at=arrived_at, via="voice"
         )
         outcome = await runner.answer(question, on_queued=handoff)
-        if outcome is not None and outcome.complete:
+        if outcome is not None and outcome.complete and outcome.delivered:
             await media.after_answer(outbox, target, texts, outcome.text)
 
     @router.message(F.photo)
@@ -149,7 +149,7 @@ def router() -> Router:
             model=media.vision_model,
         )
         outcome = await runner.answer(question, on_queued=handoff)
-        if outcome is not None and outcome.complete:
+        if outcome is not None and outcome.complete and outcome.delivered:
             await media.after_answer(outbox, target, texts, outcome.text)
 
     return router
