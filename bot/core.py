@@ -20,6 +20,7 @@ from bot.assistant.quota import GenerationQuota
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.keys import RedisKeys
+from bot.metrics import Metrics
 from bot.storage import build_redis
 from bot.threads.chat_settings import ChatSettingsStore
 from bot.threads.gate import TurnGate
@@ -56,6 +57,7 @@ class Core:
     knowledge: KnowledgeBase
     quota: GenerationQuota  # the folder's concurrent generations, shared by every process
     generations: Generations
+    metrics: Metrics  # this process's Prometheus metrics (GET /metrics)
 
     async def aclose(self) -> None:
         """Close what `build_core` opened: the quota's line, the credential and its clients, Redis."""
@@ -99,15 +101,21 @@ class Core:
             options=self.profiles.options,
             stats=self.usage_stats,
             generations=self.generations,
+            metrics=self.metrics,
         )
 
 
 def build_core(
-    settings: Settings, *, clock: Clock | None = None, on_secret: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_secret: Callable[[str], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> Core:
     """What answering needs; `on_secret` learns each credential handed out while it runs (the log
     redaction, bot.logs.SecretRedactor.add)."""
     clock = clock or SystemClock()
+    metrics = metrics or Metrics()
     keys = RedisKeys(settings.redis_prefix)
     redis, store_description = build_redis(settings)
     yandex = YandexConnection.open(settings, on_secret=on_secret)
@@ -131,6 +139,7 @@ def build_core(
             keys=keys,
             per_minute=settings.rate_limit_per_minute,
             daily_tokens=settings.daily_token_budget,
+            metrics=metrics,
         ),
         usage_stats=UsageStats(redis, keys=keys),
         profiles=ChatProfiles(
@@ -150,6 +159,7 @@ def build_core(
             temperature=settings.temperature,
             max_output_tokens=settings.max_output_tokens,
             diagnosis=yandex.diagnosis,
+            metrics=metrics,
         ),
         knowledge=KnowledgeBase(
             openai,
@@ -157,6 +167,7 @@ def build_core(
             keys=keys,
             configured_store_id=settings.yandex_vector_store_id,
             diagnosis=yandex.diagnosis,
+            metrics=metrics,
         ),
         quota=quota,
         generations=Generations(
@@ -166,5 +177,7 @@ def build_core(
             # Questions wait out the burst window on their way to the line; an earlier arrival may take
             # that long.
             entry_wait=settings.burst_seconds + ENTRY_WAIT_SECONDS,
+            metrics=metrics,
         ),
+        metrics=metrics,
     )

@@ -24,6 +24,7 @@ from bot.config import Settings, StreamMode
 from bot.core import Core, build_core
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
 from bot.telegram.budget import BudgetMiddleware, CallBudget
+from bot.telegram.call_metrics import CallMetrics
 from bot.telegram.chat_action import TypingIndicator
 from bot.telegram.chat_admins import ChatAdmins
 from bot.telegram.middlewares import install_middlewares
@@ -89,6 +90,8 @@ def build_app(
         default=DefaultBotProperties(link_preview_is_disabled=True),
     )
     budget = CallBudget(clock)
+    # Counted first, so the count sees every call as Telegram answered it.
+    bot.session.middleware(CallMetrics(core.metrics))
     # Every message-sending call, whoever makes it, waits for the bot-wide budget.
     bot.session.middleware(BudgetMiddleware(budget))
     outbox = Outbox(bot, budget, clock)
@@ -102,6 +105,7 @@ def build_app(
         private_interval=settings.stream_interval,
         group_interval=settings.stream_group_interval,
         retry_buttons=retry_buttons,
+        metrics=core.metrics,
     )
     runner = core.turn_runner(streamers, outbox.notify)
 
@@ -119,13 +123,17 @@ def build_app(
     )
     dispatcher = Dispatcher(**workflow)
     dedupe = UpdateDeduplicator(
-        redis, keys=keys, bot_id=bot.id, ttl_seconds=settings.update_dedupe_ttl_seconds
+        redis,
+        keys=keys,
+        bot_id=bot.id,
+        ttl_seconds=settings.update_dedupe_ttl_seconds,
+        metrics=core.metrics,
     )
     install_middlewares(
         dispatcher,
         first_sign=FirstSign(typing),
         dedupe=dedupe,
-        access=AccessMiddleware(access, redis, keys=keys, outbox=outbox),
+        access=AccessMiddleware(access, redis, keys=keys, outbox=outbox, metrics=core.metrics),
         line=core.generations,
     )
     dispatcher.include_routers(*build_routers())
