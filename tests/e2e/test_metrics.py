@@ -49,10 +49,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 async def eventually(
-    http: aiohttp.ClientSession, service: BotService, check: Callable[[Samples], bool], timeout: float = 10
+    http: aiohttp.ClientSession, service: BotService, check: Callable[[Samples], bool], within: float = 10
 ) -> Samples:
     """The metrics once `check` holds (a call's count lands just after Telegram recorded it)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         samples = await scrape(http, service)
         if check(samples) or asyncio.get_running_loop().time() > deadline:
@@ -170,7 +170,7 @@ async def test_webhook_port_serves_metrics_deduplication_and_recovery(
     await telegram.wait_until(lambda: telegram.bot_texts(7008) == ["Just once."])
     assert await deliver(http, service, update) == 200
     samples = await eventually(
-        http, service, lambda s: value(s, "tgbot_updates_deduplicated_total") == 1, timeout=5
+        http, service, lambda s: value(s, "tgbot_updates_deduplicated_total") == 1, within=5
     )
     assert value(samples, "tgbot_updates_deduplicated_total") == 1
     assert value(samples, "tgbot_answers_recovered_total") == 1
