@@ -19,7 +19,7 @@ else
   note "SKIPPED docker compose config: neither 'docker compose' nor docker-compose is installed"
 fi
 if ((${#compose[@]})); then
-  for profile in "" monitoring; do
+  for profile in "" monitoring webhook; do
     args=(-f compose.yaml)
     [[ -n $profile ]] && args+=(--profile "$profile")
     if "${compose[@]}" "${args[@]}" config --quiet; then

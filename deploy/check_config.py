@@ -55,7 +55,7 @@ def check_dashboard(exported: set[str]) -> list[str]:
     try:
         dashboard = json.loads(DASHBOARD.read_text())
     except (OSError, ValueError) as error:
-        return [f"{DASHBOARD.relative_to(ROOT)}: does not parse: {error}"]
+        return [f"{DASHBOARD.name}: does not parse: {error}"]
     for key in ("uid", "title", "panels"):
         if not dashboard.get(key):
             problems.append(f"dashboard: no {key}")
@@ -116,12 +116,14 @@ def check_provisioning(compose: dict[str, Any]) -> list[str]:
 def check_compose(compose: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     services = compose.get("services", {})
-    for name in ("redis", "bot", "prometheus", "grafana"):
+    for name in ("redis", "bot", "prometheus", "grafana", "caddy"):
         if name not in services:
             problems.append(f"compose.yaml: no {name} service")
     for name in ("prometheus", "grafana"):
         if "monitoring" not in services.get(name, {}).get("profiles", []):
             problems.append(f"compose.yaml: {name} is not in the monitoring profile")
+    if "webhook" not in services.get("caddy", {}).get("profiles", []):
+        problems.append("compose.yaml: caddy is not in the webhook profile")
     if "profiles" in services.get("bot", {}) or "profiles" in services.get("redis", {}):
         problems.append("compose.yaml: the bot and Redis must start without a profile")
     environment = services.get("bot", {}).get("environment", {})
@@ -144,7 +146,7 @@ def check_proxies() -> list[str]:
     path = Settings.model_fields["webhook_path"].default
     problems: list[str] = []
     caddy = (DEPLOY / "Caddyfile").read_text()
-    if f"handle {path}" not in caddy or f":{BOT_PORT}" not in caddy:
+    if f"handle {path}" not in caddy or f"bot {BOT_PORT}" not in caddy:
         problems.append(f"Caddyfile: must forward {path} to port {BOT_PORT}")
     nginx = (DEPLOY / "nginx.conf").read_text()
     if f"location = {path}" not in nginx or f":{BOT_PORT}" not in nginx:
