@@ -179,9 +179,7 @@ class TurnRunner:
         with turn(question.target.key):
             return await self._answer(question, on_queued)
 
-    async def _answer(
-        self, question: Question, on_queued: Callable[[], None] | None
-    ) -> StreamOutcome | None:
+    async def _answer(self, question: Question, on_queued: Callable[[], None] | None) -> StreamOutcome | None:
         queued = on_queued or (lambda: None)
         key = question.target.key
         burst = None if question.retry else self._bursts.get(key)
