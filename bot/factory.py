@@ -23,6 +23,7 @@ from bot.clock import Clock
 from bot.config import Settings, StreamMode
 from bot.core import Core, build_core
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
+from bot.metrics import Metrics
 from bot.telegram.budget import BudgetMiddleware, CallBudget
 from bot.telegram.call_metrics import CallMetrics
 from bot.telegram.chat_action import TypingIndicator
@@ -56,6 +57,7 @@ class Workflow(TypedDict):
     chat_admins: ChatAdmins
     usage_stats: UsageStats
     retry_buttons: RetryButtons
+    metrics: Metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,7 @@ def build_app(
         chat_admins=ChatAdmins(bot, clock),
         usage_stats=core.usage_stats,
         retry_buttons=retry_buttons,
+        metrics=core.metrics,
     )
     dispatcher = Dispatcher(**workflow)
     dedupe = UpdateDeduplicator(

@@ -239,3 +239,35 @@ async def test_json_logs_follow_one_question_with_its_turn_id(
     [finished] = [entry for entry in in_turn if entry["logger"] == "bot.turns.runner"]
     assert finished["message"].startswith("answer in chat ***: completed after ")
     assert telegram.token not in text and yandex.api_key not in text
+
+
+async def test_knowledge_base_uploads_are_counted_by_result(
+    telegram: FakeTelegram,
+    yandex: FakeYandex,
+    make_settings: SettingsFactory,
+    services: Services,
+    http: aiohttp.ClientSession,
+) -> None:
+    yandex.fail_indexing("broken.txt", code="invalid_file", message="The file could not be parsed")
+    service = await services.start(
+        make_settings(admin_user_ids=str(ADMIN), health_host="127.0.0.1", health_port=0)
+    )
+    for content, name, extra in (
+        (b"Vacation: 28 days.", "handbook.md", {}),
+        (b"garbage", "broken.txt", {}),
+        (b"MZ binary", "tool.exe", {}),
+        (b"big", "huge.pdf", {"declared_size": 25 * 2**20}),
+    ):
+        document = telegram.add_file(content, name, "application/octet-stream", **extra)  # type: ignore[arg-type]
+        telegram.user_message(ADMIN, None, extra={"document": document})
+    await telegram.wait_until(
+        lambda: (
+            len(telegram.bot_texts(ADMIN)) == 4
+            and all("✅" in text or "❌" in text or "20 MB" in text for text in telegram.bot_texts(ADMIN))
+        ),
+        timeout=15,
+    )
+    samples = await scrape(http, service)
+    assert value(samples, "tgbot_kb_uploads_total", result="ready") == 1
+    assert value(samples, "tgbot_kb_uploads_total", result="failed") == 1
+    assert value(samples, "tgbot_kb_uploads_total", result="rejected") == 2
