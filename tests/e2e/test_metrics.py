@@ -150,7 +150,7 @@ async def test_metrics_after_a_scripted_conversation(
             assert label_value not in {str(ADMIN), str(USER), str(STRANGER)}
 
 
-async def test_webhook_port_serves_metrics_deduplication_and_recovery(
+async def test_webhook_port_serves_metrics_deduplication_recovery_and_failures(
     telegram: FakeTelegram,
     yandex: FakeYandex,
     run_webhook_bot: WebhookRunner,
@@ -163,18 +163,29 @@ async def test_webhook_port_serves_metrics_deduplication_and_recovery(
     await AnswerJournal(redis, keys=RedisKeys(redis_prefix)).write(
         AnswerRecord("7007", 7007, True, None, "t-dead", "en", [sent], "Half an answ")
     )
-    yandex.script("Just once.")
+    yandex.script(
+        "Just once.", Reply("Half of this answer, then the line drops.", fail_after=12, failure="disconnect")
+    )
     service = await run_webhook_bot()
     update = question(telegram, 7008, "hello?")
     assert await deliver(http, service, update) == 200
     await telegram.wait_until(lambda: telegram.bot_texts(7008) == ["Just once."])
     assert await deliver(http, service, update) == 200
+    assert await deliver(http, service, question(telegram, 7008, "and now?")) == 200
     samples = await eventually(
-        http, service, lambda s: value(s, "tgbot_updates_deduplicated_total") == 1, within=5
+        http,
+        service,
+        lambda s: (
+            value(s, "tgbot_updates_deduplicated_total") == 1
+            and value(s, "tgbot_answers_total", outcome="failed_unavailable") == 1
+        ),
+        within=10,
     )
     assert value(samples, "tgbot_updates_deduplicated_total") == 1
     assert value(samples, "tgbot_answers_recovered_total") == 1
     assert value(samples, "tgbot_answers_total", outcome="completed") == 1
+    assert value(samples, "tgbot_answers_total", outcome="failed_unavailable") == 1
+    assert value(samples, "tgbot_answer_duration_seconds_count") == 2
 
 
 async def telegram_send(telegram: FakeTelegram, chat_id: int, text: str) -> int:
