@@ -191,6 +191,7 @@ class TurnRunner:
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
+        taken_at = self._clock.now()  # the user's wait counts from here (bursts, the turn, the quota)
         streamer = self._streamer_factory(
             question.target, question.texts, on_progress=self._progress_recorder(key)
         )
@@ -198,7 +199,7 @@ class TurnRunner:
         try:
             if self._policy.burst_seconds > 0 and not question.retry and not self._gate.busy(key):
                 question = await self._collect_burst(question, queued)
-            return await self._take_turn(question, streamer, queued)
+            return await self._take_turn(question, streamer, queued, taken_at)
         except asyncio.CancelledError:
             if task not in self._in_turn:
                 # Cancelled while still waiting (shutdown): say so rather than leave the message unanswered.
@@ -222,7 +223,7 @@ class TurnRunner:
         return replace(question, prompt="\n".join(burst.prompts), messages=len(burst.prompts))
 
     async def _take_turn(
-        self, question: Question, streamer: Streamer, queued: Callable[[], None]
+        self, question: Question, streamer: Streamer, queued: Callable[[], None], taken_at: float
     ) -> StreamOutcome:
         key = question.target.key
         notice = None
@@ -244,7 +245,7 @@ class TurnRunner:
                 if (current := asyncio.current_task()) is not None:
                     self._in_turn.add(current)
                 try:
-                    return await self._answer_in_turn(question, streamer)
+                    return await self._answer_in_turn(question, streamer, taken_at)
                 finally:
                     del self._streaming[key]
                     await self._journal.remove(key)
@@ -270,9 +271,8 @@ class TurnRunner:
 
         return record
 
-    async def _answer_in_turn(self, question: Question, streamer: Streamer) -> StreamOutcome:
+    async def _answer_in_turn(self, question: Question, streamer: Streamer, taken_at: float) -> StreamOutcome:
         target, key = question.target, question.target.key
-        taken_at = self._clock.now()
         self._metrics.question_taken()
         thread_id = await self._store.current_thread(key)
         if question.retry:
