@@ -64,6 +64,7 @@ class Core:
         await self.quota.aclose()
         await self.yandex.aclose()
         await self.redis.aclose()
+        self.metrics.close()
 
     @property
     def sdk_auth(self) -> BaseAuth:

@@ -216,6 +216,11 @@ class Metrics:
                 names.add(family.name)
         return names
 
+    def close(self) -> None:
+        """The process is ending: in multi-process mode its live gauges stop counting (its counters stay)."""
+        if self.multiprocess_dir:
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
     def render(self) -> bytes:
         """The text exposition format: this registry, or every process's values in multi-process mode."""
         if self.multiprocess_dir:

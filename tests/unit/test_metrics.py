@@ -135,7 +135,30 @@ def test_multiprocess_mode_sums_the_processes(tmp_path: Path) -> None:
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     for _ in range(2):
         subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
-    reader = Metrics(multiprocess_dir=str(tmp_path))
+    live = (
+        "import sys\n"
+        "from bot.metrics import Metrics\n"
+        "m = Metrics()\n"
+        "m.waiting_for_generation()\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "m.close()\n"  # what Core.aclose does at shutdown
+    )
+    waiter = subprocess.Popen(
+        [sys.executable, "-c", live], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert waiter.stdout is not None and waiter.stdin is not None
+        assert waiter.stdout.readline().strip() == "ready"
+        reader = Metrics(multiprocess_dir=str(tmp_path))
+        assert value(reader, "tgbot_generations_waiting") == 1, "a live process's gauge counts"
+        waiter.stdin.write("done\n")
+        waiter.stdin.flush()
+        assert waiter.wait(timeout=30) == 0
+        assert value(reader, "tgbot_generations_waiting") == 0, "a closed process's gauge does not"
+    finally:
+        waiter.kill()
+        waiter.wait(timeout=10)
     assert value(reader, "tgbot_answers_total", outcome="completed") == 2
     assert value(reader, "tgbot_answer_duration_seconds_count") == 2
     assert value(reader, "tgbot_telegram_calls_total", method="sendMessage", result="ok") == 2
