@@ -127,6 +127,9 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    if log_format == "json":
+        # Python's warnings would be plain lines on stderr: as records, they are JSON like the rest.
+        logging.captureWarnings(True)
     # Every update and HTTP request at INFO is noise in production logs.
     logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpx2").setLevel(max(logging.WARNING, root.level))

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import socket
+import sys
 from collections.abc import Callable
 
 import aiohttp
@@ -18,7 +22,7 @@ from bot.log_context import ContextFilter
 from bot.logs import JsonFormatter, SecretRedactor
 from bot.runners import BotService
 from bot.threads.journal import AnswerJournal, AnswerRecord
-from tests.conftest import Services, SettingsFactory, WebhookRunner
+from tests.conftest import TEST_REDIS_URL, Services, SettingsFactory, WebhookRunner
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply
 from tests.helpers import deliver, question
@@ -282,3 +286,58 @@ async def test_knowledge_base_uploads_are_counted_by_result(
     assert value(samples, "tgbot_kb_uploads_total", result="ready") == 1
     assert value(samples, "tgbot_kb_uploads_total", result="failed") == 1
     assert value(samples, "tgbot_kb_uploads_total", result="rejected") == 2
+
+
+async def test_python_m_bot_with_log_format_json_writes_json_lines_with_turn_ids(
+    telegram: FakeTelegram, yandex: FakeYandex, redis_prefix: str, http: aiohttp.ClientSession
+) -> None:
+    """The settings reach the real process: LOG_FORMAT=json gives only JSON lines on stderr, one turn id
+    follows the question, no chat id (LOG_CHAT_IDS is off) and no secret; /metrics on HEALTH_PORT."""
+    yandex.script("A JSON-logged answer.")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "YANDEX_", "REDIS_", "LOG_"))},
+        "BOT_TOKEN": telegram.token,
+        "TELEGRAM_API_URL": telegram.base_url,
+        "YANDEX_API_KEY": yandex.api_key,
+        "YANDEX_FOLDER_ID": yandex.folder_id,
+        "YANDEX_BASE_URL": yandex.base_url,
+        "REDIS_URL": TEST_REDIS_URL,
+        "REDIS_PREFIX": redis_prefix,
+        "BURST_SECONDS": "0",
+        "SHUTDOWN_GRACE_SECONDS": "1",
+        "HEALTH_PORT": str(port),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "DEBUG",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        telegram.user_message(6006, "log this")
+        await telegram.wait_for_text("A JSON-logged answer.", 6006, timeout=30)
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+        assert 'tgbot_answers_total{outcome="completed"} 1.0' in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0
+    lines = stderr.decode().splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert any(entry["message"].startswith("Bot started") for entry in entries)
+    in_turn = [entry for entry in entries if "turn_id" in entry]
+    assert len({entry["turn_id"] for entry in in_turn}) == 1
+    loggers = {entry["logger"] for entry in in_turn}
+    assert {"bot.telegram.call_metrics", "bot.turns.runner"} <= loggers, loggers
+    assert any(name.startswith("openai") for name in loggers), loggers
+    output = stderr.decode()
+    assert "6006" not in output and all("chat_id" not in entry for entry in entries)
+    assert telegram.token not in output and yandex.api_key not in output
