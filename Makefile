@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run chat test lint bench clean
+.PHONY: run chat test lint bench clean deploy-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check bot tests bench
 	$(PY) -m ruff format --check bot tests bench
+
+# Validates compose.yaml, deploy/ (Prometheus, Grafana, Caddy, nginx) and docs/deploy.md with the tools
+# that are installed; see deploy/check.sh.
+deploy-check: $(STAMP)
+	PY=$(PY) bash deploy/check.sh
 
 clean:
 	rm -rf $(VENV)

@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     from bot.logs import configure_logging
     from bot.runners import BotService
 
-    redactor = configure_logging(settings.log_level, settings.secrets())
+    redactor = configure_logging(
+        settings.log_level,
+        settings.secrets(),
+        log_format=settings.log_format,
+        chat_ids=settings.log_chat_ids,
+    )
     service = BotService(build_app(settings, on_secret=redactor.add))
     try:
         # WEBHOOK_URL chooses the mode; the settings check has made sure WEBHOOK_SECRET comes with it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     Field,
@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     update_dedupe_ttl_seconds: Annotated[int, Field(ge=60)] = 86400
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # Chat ids are personal data: in log lines only when the owner asks for them.
+    log_chat_ids: bool = False
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
     @classmethod

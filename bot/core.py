@@ -23,6 +23,7 @@ from bot.assistant.yandex_sdk import build_sdk
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.keys import RedisKeys
+from bot.metrics import Metrics
 from bot.storage import build_redis
 from bot.threads.chat_settings import ChatSettingsStore
 from bot.threads.gate import TurnGate
@@ -59,6 +60,7 @@ class Core:
     knowledge: KnowledgeBase
     quota: GenerationQuota  # the folder's concurrent generations, shared by every process
     generations: Generations
+    metrics: Metrics  # this process's Prometheus metrics (GET /metrics)
     chat_settings: ChatSettingsStore
     speech: SpeechKit  # SpeechKit and YandexART through the Yandex SDK, with the same credential
     images: ImageGenerator
@@ -68,6 +70,7 @@ class Core:
         await self.quota.aclose()
         await self.yandex.aclose()
         await self.redis.aclose()
+        self.metrics.close()
 
     @property
     def sdk_auth(self) -> BaseAuth:
@@ -105,15 +108,21 @@ class Core:
             options=self.profiles.options,
             stats=self.usage_stats,
             generations=self.generations,
+            metrics=self.metrics,
         )
 
 
 def build_core(
-    settings: Settings, *, clock: Clock | None = None, on_secret: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_secret: Callable[[str], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> Core:
     """What answering needs; `on_secret` learns each credential handed out while it runs (the log
     redaction, bot.logs.SecretRedactor.add)."""
     clock = clock or SystemClock()
+    metrics = metrics or Metrics()
     keys = RedisKeys(settings.redis_prefix)
     redis, store_description = build_redis(settings)
     yandex = YandexConnection.open(settings, on_secret=on_secret)
@@ -146,6 +155,7 @@ def build_core(
             keys=keys,
             per_minute=settings.rate_limit_per_minute,
             daily_tokens=settings.daily_token_budget,
+            metrics=metrics,
         ),
         usage_stats=UsageStats(redis, keys=keys),
         profiles=ChatProfiles(
@@ -165,6 +175,7 @@ def build_core(
             temperature=settings.temperature,
             max_output_tokens=settings.max_output_tokens,
             diagnosis=yandex.diagnosis,
+            metrics=metrics,
         ),
         knowledge=KnowledgeBase(
             openai,
@@ -172,6 +183,7 @@ def build_core(
             keys=keys,
             configured_store_id=settings.yandex_vector_store_id,
             diagnosis=yandex.diagnosis,
+            metrics=metrics,
         ),
         quota=quota,
         generations=Generations(
@@ -181,8 +193,10 @@ def build_core(
             # Questions wait out the burst window on their way to the line; an earlier arrival may take
             # that long.
             entry_wait=settings.burst_seconds + ENTRY_WAIT_SECONDS,
+            metrics=metrics,
         ),
         chat_settings=chat_settings,
         speech=SpeechKit(sdk, timeout=settings.yandex_grpc_timeout, default_voice=settings.tts_voice),
         images=ImageGenerator(sdk, timeout=settings.image_timeout),
+        metrics=metrics,
     )

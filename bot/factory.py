@@ -23,7 +23,9 @@ from bot.clock import Clock
 from bot.config import Settings, StreamMode
 from bot.core import Core, build_core
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
+from bot.metrics import Metrics
 from bot.telegram.budget import BudgetMiddleware, CallBudget
+from bot.telegram.call_metrics import CallMetrics
 from bot.telegram.chat_action import TypingIndicator
 from bot.telegram.chat_admins import ChatAdmins
 from bot.telegram.media import Listener, Looker, Media, Pictures, SpokenAnswers, TelegramFiles
@@ -56,6 +58,7 @@ class Workflow(TypedDict):
     chat_admins: ChatAdmins
     usage_stats: UsageStats
     retry_buttons: RetryButtons
+    metrics: Metrics
     media: Media
 
 
@@ -91,6 +94,8 @@ def build_app(
         default=DefaultBotProperties(link_preview_is_disabled=True),
     )
     budget = CallBudget(clock)
+    # Counted first, so the count sees every call as Telegram answered it.
+    bot.session.middleware(CallMetrics(core.metrics))
     # Every message-sending call, whoever makes it, waits for the bot-wide budget.
     bot.session.middleware(BudgetMiddleware(budget))
     outbox = Outbox(bot, budget, clock)
@@ -104,6 +109,7 @@ def build_app(
         private_interval=settings.stream_interval,
         group_interval=settings.stream_group_interval,
         retry_buttons=retry_buttons,
+        metrics=core.metrics,
     )
     runner = core.turn_runner(streamers, outbox.notify)
     files = TelegramFiles(bot)
@@ -134,17 +140,22 @@ def build_app(
         chat_admins=ChatAdmins(bot, clock),
         usage_stats=core.usage_stats,
         retry_buttons=retry_buttons,
+        metrics=core.metrics,
         media=media,
     )
     dispatcher = Dispatcher(**workflow)
     dedupe = UpdateDeduplicator(
-        redis, keys=keys, bot_id=bot.id, ttl_seconds=settings.update_dedupe_ttl_seconds
+        redis,
+        keys=keys,
+        bot_id=bot.id,
+        ttl_seconds=settings.update_dedupe_ttl_seconds,
+        metrics=core.metrics,
     )
     install_middlewares(
         dispatcher,
         first_sign=FirstSign(typing),
         dedupe=dedupe,
-        access=AccessMiddleware(access, redis, keys=keys, outbox=outbox),
+        access=AccessMiddleware(access, redis, keys=keys, outbox=outbox, metrics=core.metrics),
         line=core.generations,
     )
     dispatcher.include_routers(*build_routers())

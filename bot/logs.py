@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import deque
 from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from bot.log_context import ContextFilter
 
 REDACTED = "***"
 # Live credentials the bot is handed while it runs (renewed IAM tokens) are remembered this many at a
@@ -59,15 +63,73 @@ class SecretRedactor(logging.Filter):
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> SecretRedactor:
-    """Log to stderr through a SecretRedactor; returns it, so live credentials can be added to it."""
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class TextFormatter(logging.Formatter):
+    """The classic one-line format, with `[turn …]` when the line belongs to a question's turn (and the
+    chat when LOG_CHAT_IDS is on); the finished line goes through the redactor once more."""
+
+    def __init__(self, redactor: SecretRedactor) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = [f"turn {turn_id}"] if (turn_id := getattr(record, "turn_id", None)) else []
+        if chat := getattr(record, "chat", None):
+            context.append(f"chat {chat}")
+        if context:
+            head, _, rest = line.partition(": ")
+            line = f"{head} [{', '.join(context)}]: {rest}"
+        return self._redactor.redact(line)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, and turn_id / chat_id
+    when known. Every value, and the finished line, goes through the redactor (a traceback is already
+    part of the message, redacted, by the time a record gets here)."""
+
+    def __init__(self, redactor: SecretRedactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        redact = self._redactor.redact
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        if turn_id := getattr(record, "turn_id", None):
+            entry["turn_id"] = turn_id
+        if chat := getattr(record, "chat", None):
+            entry["chat_id"] = redact(str(chat))
+        if record.exc_info:  # a record that did not pass the redactor (a handler of someone else's)
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        return redact(json.dumps(entry, ensure_ascii=False))
+
+
+def configure_logging(
+    level: str, secrets: Iterable[str], *, log_format: str = "text", chat_ids: bool = False
+) -> SecretRedactor:
+    """Log to stderr through a SecretRedactor, as text or JSON lines; returns the redactor, so live
+    credentials can be added to it. `chat_ids`: LOG_CHAT_IDS (chat ids in log lines)."""
     redactor = SecretRedactor(secrets)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter(redactor) if log_format == "json" else TextFormatter(redactor))
+    # Context first: it resolves chat references before the redactor formats the message.
+    handler.addFilter(ContextFilter(show_chat_ids=chat_ids))
     handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    if log_format == "json":
+        # Python's warnings would be plain lines on stderr: as records, they are JSON like the rest.
+        logging.captureWarnings(True)
     # Every update and HTTP request at INFO is noise in production logs.
     logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpx2").setLevel(max(logging.WARNING, root.level))

@@ -46,7 +46,9 @@ class BotService:
         listening = asyncio.Event()
         self._listener = asyncio.create_task(app.signals.listen(app.runner.stop_local, listening))
         await asyncio.wait_for(listening.wait(), timeout=10)
-        await close_interrupted_answers(app.journal, app.gate, app.store, app.streamers)
+        app.metrics.recovered(
+            await close_interrupted_answers(app.journal, app.gate, app.store, app.streamers)
+        )
         await publish_commands(app.bot)
         log.info(
             "Bot started: model %s, credential %s, at most %d generations at once, store %s, stream mode %s",
@@ -66,9 +68,9 @@ class BotService:
         health: WebServer | None = None
         try:
             if settings.health_port is not None:
-                health = WebServer(web_application(health=app.health))
+                health = WebServer(web_application(health=app.health, metrics=app.metrics))
                 self.web_port = await health.start(settings.health_host, settings.health_port)
-                log.info("health checks on http://%s:%d/healthz", settings.health_host, self.web_port)
+                log.info("/healthz and /metrics on http://%s:%d", settings.health_host, self.web_port)
             # A webhook left over from webhook mode would make every getUpdates fail with 409 Conflict.
             await app.bot.delete_webhook(drop_pending_updates=False)
             await app.dispatcher.start_polling(
@@ -96,7 +98,11 @@ class BotService:
             raise RuntimeError("webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET")
         secret = settings.webhook_secret.get_secret_value()
         self._webhook = WebhookHandler(app.dispatcher, app.bot, secret_token=secret)
-        server = WebServer(web_application(health=app.health, webhook=(settings.webhook_path, self._webhook)))
+        server = WebServer(
+            web_application(
+                health=app.health, metrics=app.metrics, webhook=(settings.webhook_path, self._webhook)
+            )
+        )
         workflow = {"dispatcher": app.dispatcher, "bots": (app.bot,), **app.dispatcher.workflow_data}
         loop = asyncio.get_running_loop()
         stop_signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()

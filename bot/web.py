@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -12,6 +13,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.health import HEALTH_PATH, HealthCheck
+from bot.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,33 @@ class WebhookHandler(SimpleRequestHandler):
         """Nothing to do: the App owns the bot session (aiogram's version would close it too early)."""
 
 
+METRICS_PATH = "/metrics"
+
+
+def metrics_handler(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`GET /metrics`: the Prometheus text format (all processes' values in multi-process mode)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        # Merging the processes' files reads the disk: off the event loop, so answers keep streaming.
+        body = await asyncio.to_thread(metrics.render)
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
+    return handle
+
+
 def web_application(
-    *, health: HealthCheck, webhook: tuple[str, WebhookHandler] | None = None
+    *,
+    health: HealthCheck,
+    metrics: Metrics | None = None,
+    webhook: tuple[str, WebhookHandler] | None = None,
 ) -> web.Application:
-    """`/healthz`, plus the webhook endpoint at its path when given."""
+    """`/healthz` and `/metrics`, plus the webhook endpoint at its path when given."""
     application = web.Application()
     application.router.add_get(HEALTH_PATH, health.handle)
+    if metrics is not None:
+        application.router.add_get(METRICS_PATH, metrics_handler(metrics))
     if webhook is not None:
         path, handler = webhook
         # Registered by hand: aiogram's register() also closes the bot session on server shutdown,

@@ -25,6 +25,7 @@ from bot.assistant.events import (
     ToolActivity,
 )
 from bot.assistant.sse import sse_events
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,9 @@ class Assistant:
         temperature: float,
         max_output_tokens: int,
         diagnosis: FailureObserver | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._client = client
         self._model = model
         self._instructions = instructions
@@ -93,11 +96,13 @@ class Assistant:
         )
         finished = False
         sources = _Sources()
+        timing = _ModelTiming(self._metrics)
         try:
             # Leaving this block closes the HTTP stream, which stops generation on the server side:
             # no more tokens are paid for after a stop or a failure.
             async with request as response:
                 async for event in sse_events(response.iter_lines()):
+                    timing.observe(event)
                     for result in sources.fold(_translate(event)):
                         yield result
                         if isinstance(result, Finished | Failed):
@@ -110,6 +115,23 @@ class Assistant:
             yield _failure(error)
         if not finished:
             yield Failed(FailureKind.UNAVAILABLE, "stream ended without a terminal event")
+
+
+class _ModelTiming:
+    """One request's time to its first token and the tokens it used, for the metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._started = time.monotonic()
+        self._first = True
+
+    def observe(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "response.output_text.delta" and self._first:
+            self._first = False
+            self._metrics.model_first_token_after(time.monotonic() - self._started)
+        elif kind in ("response.completed", "response.incomplete"):
+            self._metrics.model_usage(_dict(_dict(event.get("response")).get("usage")))
 
 
 class FailureObserver(Protocol):

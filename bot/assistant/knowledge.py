@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from bot.assistant.client import FailureObserver
 from bot.config import Settings
 from bot.keys import RedisKeys
+from bot.metrics import Metrics
 from bot.storage import text
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,9 @@ class KnowledgeBase:
         configured_store_id: str | None = None,
         store_name: str = STORE_NAME,
         diagnosis: FailureObserver | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._client = client
         self._diagnosis = diagnosis
         self._redis = redis
@@ -246,12 +249,19 @@ class KnowledgeBase:
         `name` becomes the file name Yandex keeps, so answers cite the document as the admin knows it.
         """
         name = PurePath(name).name  # a local folder path is nobody's business on Yandex
-        check_document(name, len(content))
         try:
-            return await self._add(name, content, progress, poll_interval, indexing_timeout=timeout)
+            check_document(name, len(content))
+        except KnowledgeError:
+            self._metrics.kb_upload("rejected")
+            raise
+        try:
+            document = await self._add(name, content, progress, poll_interval, indexing_timeout=timeout)
         except BaseException:
+            self._metrics.kb_upload("failed")
             await _report(progress, DocumentStage.FAILED)
             raise
+        self._metrics.kb_upload("ready")
+        return document
 
     async def _add(
         self,

@@ -15,6 +15,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Chat, User
 
 from bot.clock import Clock
+from bot.log_context import ChatRef
 from bot.telegram.targets import is_private
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,12 @@ class ChatAdmins:
         try:
             member = await self._bot.get_chat_member(chat_id, user_id, request_timeout=CHECK_TIMEOUT_SECONDS)
         except (TelegramAPIError, TimeoutError) as error:
-            log.warning("could not check the status of user %s in chat %s: %s", user_id, chat_id, error)
+            log.warning(
+                "could not check the status of %s in %s: %s",
+                ChatRef(user_id, "user"),
+                ChatRef(chat_id),
+                error,
+            )
             raise AdminCheckFailed from error
         admin = member.status in ADMIN_STATUSES
         if len(self._cache) >= MAX_CACHED:

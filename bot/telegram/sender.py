@@ -18,6 +18,7 @@ from aiogram import Bot
 from aiogram.types import InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 
 from bot.clock import Clock
+from bot.log_context import ChatRef
 from bot.target import ChatTarget
 from bot.telegram.budget import CallBudget
 from bot.telegram.calls import ChatCaller
@@ -96,7 +97,9 @@ class Sender:
             last = index == len(parts) - 1
             sent = await self.send(part, reply=index == 0, markup=markup if last else None)
             if sent.result is not Result.OK:
-                log.warning("could not send a message to chat %s: %s", self._target.chat_id, sent.result.name)
+                log.warning(
+                    "could not send a message to %s: %s", ChatRef(self._target.chat_id), sent.result.name
+                )
                 return False
         return True
 

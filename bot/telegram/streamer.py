@@ -15,6 +15,7 @@ from bot.assistant.events import (
     ToolActivity,
 )
 from bot.clock import Clock
+from bot.metrics import Metrics, StreamWatch
 from bot.target import ChatTarget
 from bot.telegram.chat_action import TYPING_LASTS_SECONDS, TypingIndicator
 from bot.telegram.render import Rendered, render_markdown, split_rendered, styled
@@ -88,7 +89,9 @@ class ReplyStreamer:
         on_progress: ProgressCallback | None = None,
         on_saved: AnswerSaved | None = None,
         notice_rate: NoticeRate | None = None,
+        watch: StreamWatch | None = None,
     ) -> None:
+        self._watch = watch or StreamWatch(None, clock.now)  # the answer's timing, for the metrics
         self._typing_indicator = typing
         self._notice_rate = notice_rate
         self._on_progress = on_progress
@@ -223,6 +226,7 @@ class ReplyStreamer:
             return
         self._outcome.add(event)
         if isinstance(event, TextDelta):
+            self._watch.text_arrived()
             self._wake.set()
 
     async def _keep_typing(self) -> None:
@@ -249,11 +253,15 @@ class ReplyStreamer:
                 continue
             if not await self._surface.show(parts, final=False):
                 self._wake.set()  # try again with newer text once the pause is over
-            elif self._on_progress is not None:
+                continue
+            self._watch.shown(with_text=self._pushed_chars > 0)
+            if self._on_progress is not None:
                 await self._report_progress()
         if self._surface.unreachable:
             return False
-        return await self._surface.show(self._final_frame(), final=True)
+        shown = await self._surface.show(self._final_frame(), final=True)
+        self._watch.shown(with_text=shown and bool(self._outcome.text.strip()))
+        return shown
 
     async def _wait_for_news(self) -> bool:
         timeout = DRAFT_REFRESH_SECONDS if self._surface.drafts else None
@@ -350,7 +358,9 @@ class ReplyStreamers:
         private_interval: float,
         group_interval: float,
         retry_buttons: RetryButtons | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._outbox = outbox
         self._retry_buttons = retry_buttons
         self._typing = typing
@@ -392,4 +402,5 @@ class ReplyStreamers:
             on_progress=on_progress,
             on_saved=on_saved,
             notice_rate=self._notice_rate,
+            watch=StreamWatch(self._metrics, self._clock.now),
         )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.log_context import ChatRef
 from bot.target import ChatTarget
 from bot.telegram.errors import Result
 from bot.telegram.render import Rendered
@@ -105,7 +106,7 @@ class ReplySurface:
             self._draft_shown = part
             return True
         if result is Result.REFUSED:
-            log.warning("drafts refused in chat %s; editing a reply instead", self.target.chat_id)
+            log.warning("drafts refused in %s; editing a reply instead", ChatRef(self.target.chat_id))
             self._draft_id = None
             return not part.text or await self._sync(index, part, button=True, final=False)
         self.unreachable = result is Result.UNREACHABLE

@@ -13,6 +13,7 @@ from redis.exceptions import LockError
 
 from bot.keyed_lock import KeyedLock
 from bot.keys import RedisKeys
+from bot.log_context import ChatRef
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class TurnGate:
                 # Shielded: a cancelled turn must still free the chat for the next one.
                 await asyncio.shield(lock.release())
             except LockError:
-                log.warning("turn lease of chat %s had already expired", chat_key)
+                log.warning("turn lease of %s had already expired", ChatRef(chat_key))
 
     async def _renew(self, lock: Lock, chat_key: str) -> None:
         while True:
@@ -89,7 +90,7 @@ class TurnGate:
             try:
                 await lock.reacquire()
             except LockError:
-                log.warning("lost the turn lease of chat %s", chat_key)
+                log.warning("lost the turn lease of %s", ChatRef(chat_key))
                 return
             except Exception:  # a Redis hiccup must not kill the answer; retry next round
-                log.warning("could not renew the turn lease of chat %s", chat_key, exc_info=True)
+                log.warning("could not renew the turn lease of %s", ChatRef(chat_key), exc_info=True)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
+from bot.metrics import Metrics
 
 DAY = 86400
 
@@ -51,7 +52,9 @@ class UsageLimits:
         per_minute: int,
         daily_tokens: int,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._redis = redis
         self._keys = keys
         self._per_minute = per_minute
@@ -60,6 +63,12 @@ class UsageLimits:
 
     async def admit(self, user_id: int) -> LimitHit | None:
         """Count one question; None when the user may ask it."""
+        hit = await self._admit(user_id)
+        if hit is not None:
+            self._metrics.question_refused(hit.kind)
+        return hit
+
+    async def _admit(self, user_id: int) -> LimitHit | None:
         now = self._clock()
         if self._daily_tokens > 0:
             used = await self._redis.get(self._tokens_key(user_id, now))

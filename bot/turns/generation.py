@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from bot.assistant.events import AnswerEvent, Citation, Failed, FailureKind, TextDelta
 from bot.assistant.quota import GenerationQuota
 from bot.clock import Clock
+from bot.metrics import Metrics
 from bot.turns.streaming import Streamer
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ class Generations:
         first_backoff: float = FIRST_BACKOFF_SECONDS,
         max_backoff: float = MAX_BACKOFF_SECONDS,
         jitter: Callable[[], float] = random.random,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._quota = quota
         self._clock = clock
         self._rate_limit_wait = rate_limit_wait
@@ -131,8 +134,9 @@ class Generations:
             streamer.stop(interrupted=True)
             return
         if self._quota is None:
-            async for event in self._patiently(streamer, open_stream):
-                yield event
+            with self._metrics.generation_running():
+                async for event in self._patiently(streamer, open_stream):
+                    yield event
             return
 
         def joined(position: int) -> None:
@@ -140,14 +144,18 @@ class Generations:
             streamer.show_waiting(position)
 
         self._waiting[ticket] = streamer
+        waiting = self._metrics.waiting_for_generation()
         try:
             await self._after_earlier_arrivals(entry)
             async with self._quota.slot(ticket, on_position=joined, arrival=entry.arrival):
                 entry.joined.set()
                 del self._waiting[ticket]
-                async for event in self._patiently(streamer, open_stream):
-                    yield event
+                waiting.end()
+                with self._metrics.generation_running():
+                    async for event in self._patiently(streamer, open_stream):
+                        yield event
         finally:
+            waiting.end()
             entry.joined.set()
             self._waiting.pop(ticket, None)
 

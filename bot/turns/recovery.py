@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.log_context import ChatRef
 from bot.target import ChatTarget
 from bot.texts import texts_for
 from bot.threads.gate import TurnGate
@@ -28,7 +29,9 @@ async def close_interrupted_answers(
         try:
             await _close(record, store, streamers)
         except Exception:  # one chat's trouble must not keep the others frozen, or the bot from starting
-            log.warning("could not mark the interrupted answer in chat %s", record.chat_key, exc_info=True)
+            log.warning(
+                "could not mark the interrupted answer in %s", ChatRef(record.chat_key), exc_info=True
+            )
         await journal.remove(record.chat_key)
         closed += 1
     if closed:

@@ -12,6 +12,8 @@ from typing import Any
 from bot.assistant.client import Assistant, RequestOptions
 from bot.assistant.events import AnswerEvent
 from bot.clock import Clock
+from bot.log_context import ChatRef, turn
+from bot.metrics import Metrics, outcome_label
 from bot.target import ChatTarget
 from bot.texts import Texts
 from bot.threads.gate import TurnGate
@@ -100,6 +102,7 @@ class TurnRunner:
         options: OptionsProvider | None = None,
         stats: UsageStats | None = None,
         generations: Generations | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._gate = gate
@@ -116,6 +119,7 @@ class TurnRunner:
         self._stats = stats
         # None: every answer streams at once (no folder quota to keep, e.g. a unit test).
         self._generations = generations
+        self._metrics = metrics or Metrics()
         self._running: set[asyncio.Task[object]] = set()
         self._streaming: dict[str, Streamer] = {}
         self._bursts: dict[str, _Burst] = {}
@@ -181,6 +185,10 @@ class TurnRunner:
         `on_queued` is called, without awaiting anything after it, once the question holds its place in
         the chat's order (in a burst or in the turn queue): the next message of the chat may go on then.
         """
+        with turn(question.target.key):
+            return await self._answer(question, on_queued)
+
+    async def _answer(self, question: Question, on_queued: Callable[[], None] | None) -> StreamOutcome | None:
         queued = on_queued or (lambda: None)
         key = question.target.key
         burst = None if question.alone else self._bursts.get(key)
@@ -192,6 +200,7 @@ class TurnRunner:
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
+        taken_at = self._clock.now()  # the user's wait counts from here (bursts, the turn, the quota)
         streamer = self._streamer_factory(
             question.target, question.texts, on_progress=self._progress_recorder(key)
         )
@@ -199,7 +208,7 @@ class TurnRunner:
         try:
             if self._policy.burst_seconds > 0 and not question.alone and not self._gate.busy(key):
                 question = await self._collect_burst(question, queued)
-            return await self._take_turn(question, streamer, queued)
+            return await self._take_turn(question, streamer, queued, taken_at)
         except asyncio.CancelledError:
             if task not in self._in_turn:
                 # Cancelled while still waiting (shutdown): say so rather than leave the message unanswered.
@@ -223,7 +232,7 @@ class TurnRunner:
         return replace(question, prompt="\n".join(burst.prompts), messages=len(burst.prompts))
 
     async def _take_turn(
-        self, question: Question, streamer: Streamer, queued: Callable[[], None]
+        self, question: Question, streamer: Streamer, queued: Callable[[], None], taken_at: float
     ) -> StreamOutcome:
         key = question.target.key
         notice = None
@@ -245,7 +254,7 @@ class TurnRunner:
                 if (current := asyncio.current_task()) is not None:
                     self._in_turn.add(current)
                 try:
-                    return await self._answer_in_turn(question, streamer)
+                    return await self._answer_in_turn(question, streamer, taken_at)
                 finally:
                     del self._streaming[key]
                     await self._journal.remove(key)
@@ -271,8 +280,9 @@ class TurnRunner:
 
         return record
 
-    async def _answer_in_turn(self, question: Question, streamer: Streamer) -> StreamOutcome:
+    async def _answer_in_turn(self, question: Question, streamer: Streamer, taken_at: float) -> StreamOutcome:
         target, key = question.target, question.target.key
+        self._metrics.question_taken()
         thread_id = await self._store.current_thread(key)
         if question.retry:
             messages = _through_last_question(await self._store.messages(thread_id))
@@ -321,14 +331,19 @@ class TurnRunner:
             outcome = await streamer.run(events)
         finally:
             del self._records[key]
+        failure = outcome.failure.kind.value if outcome.failure is not None else None
+        label = outcome_label(stopped=outcome.stopped, interrupted=outcome.interrupted, failure=failure)
+        duration = self._clock.now() - taken_at
+        self._metrics.answer_finished(label, duration)
+        log.info("answer in %s: %s after %.1f s", ChatRef(key), label, duration)
         if outcome.failure is not None:
-            log.warning("answer in chat %s failed: %s", key, outcome.failure.detail)
+            log.warning("answer in %s failed: %s", ChatRef(key), outcome.failure.detail)
         if not outcome.delivered:
-            log.warning("answer in chat %s could not be shown in full (chat unreachable or refused)", key)
+            log.warning("answer in %s could not be shown in full (chat unreachable or refused)", ChatRef(key))
         answer = outcome.thread_message(self._store.now())
         saved = answer is None or await self._save(question, thread_id, answer)
         if not saved:
-            log.info("chat %s started a new thread during the answer; not saving it", key)
+            log.info("%s started a new thread during the answer; not saving it", ChatRef(key))
         await self._count(question, outcome)
         if saved:
             await streamer.saved(last=not self._gate.queued(key))

@@ -11,6 +11,8 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
+from bot.log_context import ChatRef
+from bot.metrics import Metrics
 from bot.telegram.middlewares.callback_answers import answer_quietly
 from bot.telegram.middlewares.handler import Handler
 from bot.telegram.routers.common import reply, texts_of
@@ -51,7 +53,16 @@ class AccessPolicy:
 class AccessMiddleware(BaseMiddleware):
     """Outer middleware: a refused user gets one polite refusal a day; the handler never runs for them."""
 
-    def __init__(self, policy: AccessPolicy, redis: Redis, *, keys: RedisKeys, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        policy: AccessPolicy,
+        redis: Redis,
+        *,
+        keys: RedisKeys,
+        outbox: Outbox,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics or Metrics()
         self._policy = policy
         self._redis = redis
         self._keys = keys
@@ -64,7 +75,9 @@ class AccessMiddleware(BaseMiddleware):
         data["is_admin"] = self._policy.is_admin(user_id)
         if self._policy.allows(user_id, chat):
             return await handler(event, data)
-        log.info("refused user %s in chat %s", user_id, chat.id if chat else None)
+        log.info("refused %s in %s", ChatRef(user_id, "user"), ChatRef(chat.id if chat else None))
+        if isinstance(event, Message):
+            self._metrics.question_refused("access")
         await self._refuse(event, user_id)
         return None
 

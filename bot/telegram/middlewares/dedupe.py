@@ -10,6 +10,7 @@ from aiogram.types import TelegramObject, Update
 from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
+from bot.metrics import Metrics
 from bot.telegram.middlewares.handler import Handler
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,15 @@ class UpdateDeduplicator(BaseMiddleware):
     """
 
     def __init__(
-        self, redis: Redis, *, keys: RedisKeys, bot_id: int, ttl_seconds: int = DEFAULT_TTL_SECONDS
+        self,
+        redis: Redis,
+        *,
+        keys: RedisKeys,
+        bot_id: int,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._redis = redis
         self._keys = keys
         self._bot_id = bot_id
@@ -46,5 +54,6 @@ class UpdateDeduplicator(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Update) and not await self.claim(event.update_id):
             log.debug("update %d was already handled; skipping the duplicate", event.update_id)
+            self._metrics.update_deduplicated()
             return None
         return await handler(event, data)

@@ -22,6 +22,7 @@ from bot.assistant.knowledge import (
     check_document,
 )
 from bot.keyed_lock import KeyedLock
+from bot.metrics import Metrics
 from bot.telegram.render import Rendered, split_rendered, styled
 from bot.telegram.routers.common import human_size, reply, texts_of
 from bot.telegram.sender import Outbox
@@ -50,6 +51,7 @@ def router() -> Router:
         knowledge: KnowledgeBase,
         uploads: UploadQueue,
         is_admin: bool,
+        metrics: Metrics,
         handoff: Callable[[], None] | None = None,
     ) -> None:
         texts = texts_of(message).kb
@@ -64,7 +66,7 @@ def router() -> Router:
         if handoff is not None:
             handoff()  # the upload queue keeps the order from here; questions need not wait for uploads
         async with uploads.hold(message.chat.id):
-            await _add_document(message, bot, outbox, knowledge, texts_of(message), name, size)
+            await _add_document(message, bot, outbox, knowledge, texts_of(message), name, size, metrics)
 
     @router.message(Command("kb"))
     async def kb(
@@ -116,16 +118,25 @@ def router() -> Router:
 
 
 async def _add_document(
-    message: Message, bot: Bot, outbox: Outbox, knowledge: KnowledgeBase, texts: Texts, name: str, size: int
+    message: Message,
+    bot: Bot,
+    outbox: Outbox,
+    knowledge: KnowledgeBase,
+    texts: Texts,
+    name: str,
+    size: int,
+    metrics: Metrics,
 ) -> None:
     """Download, upload, index — one status message kept up to date through every stage."""
     kb = texts.kb
     if size > TELEGRAM_DOWNLOAD_LIMIT:
+        metrics.kb_upload("rejected")
         await reply(outbox, message, kb.too_big_for_telegram.format(name=name))
         return
     try:
         check_document(name, size or 1)
     except KnowledgeError as error:
+        metrics.kb_upload("rejected")  # the upload's other results are counted by the KnowledgeBase
         await reply(
             outbox, message, kb.status_line.format(name=name, stage=kb.stages["failed"].format(error=error))
         )
