@@ -286,7 +286,7 @@ class TurnRunner:
         )
         self._records[key] = record
         try:
-            await self._journal.write(record)
+            await self._journal.begin(record)
             tools = await self._tools() if self._tools is not None else ()
             options = await self._options(key) if self._options is not None else None
             input_items = [message.model_input() for message in window]
