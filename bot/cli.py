@@ -113,11 +113,11 @@ async def _run(
     from bot.startup import StartupFailed, wait_for_redis
     from bot.storage import build_redis
 
-    redis, description = build_redis(settings)
+    redis, _ = build_redis(settings)
     assert settings.redis_url is not None  # checked by main()
     try:
         # One line per attempt, then one saying it gave up: never a traceback for a Redis that is down.
-        await wait_for_redis(settings.redis_url.get_secret_value(), description, attempts=REDIS_ATTEMPTS)
+        await wait_for_redis(settings.redis_url.get_secret_value(), attempts=REDIS_ATTEMPTS)
     except StartupFailed as failed:
         await redis.aclose()
         return failed.exit_code

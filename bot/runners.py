@@ -71,7 +71,7 @@ class BotService:
         raises StartupFailed (exit code 2)."""
         settings = self.app.settings
         if settings.redis_url is not None:
-            await wait_for_redis(settings.redis_url.get_secret_value(), self.app.store_description)
+            await wait_for_redis(settings.redis_url.get_secret_value())
         await reach_telegram(self.app.bot, settings.telegram_api_url)
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:

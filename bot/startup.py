@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from bot.outage import describe
+from bot.storage import redis_address
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -44,7 +45,6 @@ def pauses(first: float = FIRST_PAUSE_SECONDS, cap: float = MAX_PAUSE_SECONDS) -
 
 async def wait_for_redis(
     url: str,
-    description: str,
     *,
     attempts: int | None = None,
     sleep: Sleep = asyncio.sleep,
@@ -52,6 +52,7 @@ async def wait_for_redis(
 ) -> None:
     """Until Redis at `url` answers PING: one line per failed attempt. After `attempts` failures (None:
     never give up) StartupFailed(1)."""
+    description = redis_address(url)
     pause = pauses(first_pause)
     attempt = 0
     while True:

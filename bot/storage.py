@@ -62,6 +62,12 @@ def build_redis(settings: Settings) -> tuple[Redis, str]:
     return Redis(connection_pool=pool), _without_password(url)
 
 
+def redis_address(url: str) -> str:
+    """host:port/db of a Redis URL, for log lines (the URL itself is a secret and is redacted whole)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
 def _without_password(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:

@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
 from bot.threads.models import MessageStatus
-from tests.faults.conftest import BotProcesses, free_port
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply
+from tests.faults.conftest import BotProcesses, free_port
 from tests.helpers import SECRET_HEADER, WEBHOOK_SECRET, WEBHOOK_URL, question
 
 CHAT = 5101

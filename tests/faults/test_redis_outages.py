@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
 from tests.conftest import BotRunner
-from tests.faults.conftest import BotProcesses, RedisServer
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply
+from tests.faults.conftest import BotProcesses, RedisServer
 
 CHAT = 5201
 OTHER = 5202
