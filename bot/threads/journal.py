@@ -76,9 +76,7 @@ class AnswerJournal:
 
     async def remove(self, chat_key: str) -> None:
         """The answer ended here (left alone when another process has taken it over)."""
-        await self._redis.eval(
-            _REMOVE_IF_OWNER, 2, self._key, self._owners, chat_key, self.owner
-        )
+        await self._redis.eval(_REMOVE_IF_OWNER, 2, self._key, self._owners, chat_key, self.owner)
 
     async def all(self) -> list[AnswerRecord]:
         return [owned.record for owned in await self.owned()]

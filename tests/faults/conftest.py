@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,12 +16,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import TEST_REDIS_URL
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex
+from tests.helpers import SECRET_HEADER, WEBHOOK_SECRET, WEBHOOK_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,6 +215,23 @@ async def bots(
     started = BotProcesses(telegram, yandex, redis_prefix)
     yield started
     await started.kill_all()
+
+
+async def post_update(http: aiohttp.ClientSession, port: int, update: dict[str, Any]) -> int:
+    """POST an update to a bot process's webhook as Telegram does; the HTTP status."""
+    headers = {"Content-Type": "application/json", SECRET_HEADER: WEBHOOK_SECRET}
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    async with http.post(url, data=json.dumps(update), headers=headers) as response:
+        return response.status
+
+
+def webhook_env(port: int) -> dict[str, str]:
+    return {
+        "WEBHOOK_URL": WEBHOOK_URL,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "WEBHOOK_HOST": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
 
 
 def count(lines: Iterator[str] | list[str], text: str) -> int:

@@ -15,8 +15,8 @@ from bot.keys import RedisKeys
 from bot.threads.models import MessageStatus
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply
-from tests.faults.conftest import BotProcesses, free_port
-from tests.helpers import SECRET_HEADER, WEBHOOK_SECRET, WEBHOOK_URL, question
+from tests.faults.conftest import BotProcesses, free_port, post_update, webhook_env
+from tests.helpers import question
 
 CHAT = 5101
 SLOW = "A slow answer that takes its time to arrive, word by word, sentence by sentence. " * 12
@@ -78,13 +78,6 @@ async def test_a_restart_one_second_after_sigkill_still_marks_the_frozen_answer(
     assert "Traceback" not in second.log
 
 
-async def post_update(http: aiohttp.ClientSession, port: int, update: dict[str, object]) -> int:
-    headers = {"Content-Type": "application/json", SECRET_HEADER: WEBHOOK_SECRET}
-    url = f"http://127.0.0.1:{port}/telegram/webhook"
-    async with http.post(url, data=json.dumps(update), headers=headers) as response:
-        return response.status
-
-
 async def test_a_live_process_closes_the_answer_of_one_that_died_without_any_restart(
     telegram: FakeTelegram,
     yandex: FakeYandex,
@@ -95,8 +88,7 @@ async def test_a_live_process_closes_the_answer_of_one_that_died_without_any_res
 ) -> None:
     yandex.responder = lambda body: Reply(text=SLOW, chunk_size=10, delay=0.1)
     ports = [free_port(), free_port()]
-    webhook = {"WEBHOOK_URL": WEBHOOK_URL, "WEBHOOK_SECRET": WEBHOOK_SECRET, "WEBHOOK_HOST": "127.0.0.1"}
-    doomed, survivor = [await bots.start(WEBHOOK_PORT=str(port), **webhook) for port in ports]
+    doomed, survivor = [await bots.start(**webhook_env(port)) for port in ports]
     assert await post_update(http, ports[0], question(telegram, CHAT, "slow one")) == 200
     await telegram.wait_until(
         lambda: len(telegram.bot_texts(CHAT)) == 1 and len(telegram.bot_texts(CHAT)[0]) > 40, timeout=20
