@@ -10,11 +10,11 @@ from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
 
-# Progress is written only while this process still owns the answer: after a sweeper of another process
-# took it over (this one's heartbeat had lapsed), a late frame must not bring the record back.
+# Progress is written only while this process still owns the answer (begin() is what creates a record):
+# after a sweeper of another process took it over and closed it (this one's heartbeat had lapsed), a
+# late frame must not bring the record back.
 _WRITE_IF_OWNER = """
-local owner = redis.call('HGET', KEYS[2], ARGV[1])
-if owner and owner ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
