@@ -47,6 +47,7 @@ async def start_answer(redis: Redis, keys: RedisKeys, owner: str) -> AnswerRecor
     """What a process leaves while it streams: its heartbeat, its turn lock, its journal record."""
     await Heartbeat(redis, keys=keys, process_id=owner, ttl_seconds=30).beat()
     await redis.set(keys.turn(CHAT), f"{owner}:token", px=30_000)
+    await redis.set(keys.chat_thread(CHAT), "t-1")
     record = AnswerRecord(CHAT, 4242, True, None, "t-1", "en", [7], "half an answ")
     await AnswerJournal(redis, keys=keys, owner=owner).begin(record)
     return record
