@@ -111,6 +111,9 @@ class TurnRunner:
         self._streaming: dict[str, Streamer] = {}
         self._bursts: dict[str, _Burst] = {}
         self._records: dict[str, AnswerRecord] = {}
+        # Answers another process closed off while this one still streamed them (this process's
+        # heartbeat had lapsed, e.g. Redis stalled): ended here too, and saved only by the other.
+        self._taken_over: set[str] = set()
         self._closing = False  # shutting down: questions still queued are not started any more
         self._in_turn: set[asyncio.Task[object]] = set()  # past the queue: cancelling them is an interruption
 
@@ -258,7 +261,10 @@ class TurnRunner:
             current = self._records.get(key)
             if current is not None:
                 current.message_ids, current.text = message_ids, text
-                await self._journal.write(current)
+                if not await self._journal.write(current) and key not in self._taken_over:
+                    log.warning("the answer in chat %s was closed by another process; ending it here", key)
+                    self._taken_over.add(key)
+                    self.stop_local(key, interrupted=True)
 
         return record
 
@@ -285,6 +291,7 @@ class TurnRunner:
             key, target.chat_id, target.is_private, target.topic_id, thread_id, question.texts.language
         )
         self._records[key] = record
+        self._taken_over.discard(key)
         try:
             await self._journal.begin(record)
             tools = await self._tools() if self._tools is not None else ()
@@ -302,6 +309,9 @@ class TurnRunner:
             outcome = await streamer.run(events)
         finally:
             del self._records[key]
+        if key in self._taken_over:
+            self._taken_over.discard(key)
+            return outcome  # shown and saved by the process that took it over
         if outcome.failure is not None:
             log.warning("answer in chat %s failed: %s", key, outcome.failure.detail)
         if not outcome.delivered:

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
 from bot.threads.models import MessageStatus
+from tests.conftest import BotRunner
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply
 from tests.faults.conftest import BotProcesses, free_port, post_update, webhook_env
@@ -106,3 +107,22 @@ async def test_a_live_process_closes_the_answer_of_one_that_died_without_any_res
     yandex.responder = lambda body: Reply(text="Answered by the survivor.")
     assert await post_update(http, ports[1], question(telegram, CHAT, "still there?")) == 200
     await telegram.wait_for_text("Answered by the survivor.", CHAT, timeout=20)
+
+
+async def test_an_answer_taken_over_by_another_process_is_ended_here_and_not_saved_twice(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner, redis: Redis, keys: RedisKeys
+) -> None:
+    # What a sweeper of another process does when this one's heartbeat lapsed (Redis stalled longer
+    # than PROCESS_HEARTBEAT_SECONDS) and it closed the answer: the journal's owner is no longer us.
+    yandex.script(Reply(text=SLOW, chunk_size=10, delay=0.1), "Next.")
+    app = await run_bot()
+    telegram.user_message(CHAT, "slow one")
+    await telegram.wait_until(lambda: len(telegram.bot_texts(CHAT)) == 1, timeout=20)
+    await redis.hset(keys.answering_owners, str(CHAT), "another-process")
+    await wait_for_notice(telegram, CHAT, 0, timeout=20)
+    await asyncio.sleep(0.5)
+    thread = await saved_messages(redis, keys, str(CHAT))
+    assert [m["role"] for m in thread] == ["user"], "the other process saves the answer, not this one"
+    telegram.user_message(CHAT, "and next?")
+    await telegram.wait_for_text("Next.", CHAT, timeout=20)
+    assert app.process_id != "another-process"
