@@ -43,10 +43,10 @@ async def thread_roles(redis_url: str, keys: RedisKeys, chat_key: str) -> list[t
 
 
 async def test_a_redis_restart_between_two_questions_loses_neither(
+    private_redis: RedisServer,  # first: torn down after the bot, which stops while Redis still runs
     telegram: FakeTelegram,
     yandex: FakeYandex,
     run_bot: BotRunner,
-    private_redis: RedisServer,
     keys: RedisKeys,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
