@@ -133,9 +133,10 @@ class BotProcess:
     def log(self) -> str:
         return "\n".join(self.lines)
 
-    async def wait_for_log(self, text: str, timeout: float = 30) -> None:  # noqa: ASYNC109
+    async def wait_for_log(self, text: str, timeout: float = 30, times: int = 1) -> None:  # noqa: ASYNC109
+        """Until `text` is in the log (`times` times)."""
         deadline = time.monotonic() + timeout
-        while text not in self.log:
+        while self.log.count(text) < times:
             assert self.process is not None
             if self.process.returncode is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} not in the log:\n{self.log}")

@@ -71,10 +71,7 @@ async def test_no_secret_in_the_log_replies_or_health_even_when_calls_fail(
         "message_id": 999, "date": 0, "chat": {"id": CHAT, "type": "private"},
         "from": {"id": CHAT, "is_bot": False, "first_name": "Alice"}, "text": "fourth",
     }})  # fmt: skip
-    tracebacks = process.log.count("Traceback")
-    deadline = asyncio.get_running_loop().time() + 30
-    while process.log.count("Traceback") == tracebacks and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.1)
+    await process.wait_for_log("Traceback", times=process.log.count("Traceback") + 1)
     await asyncio.sleep(0.5)
     process.signal(signal.SIGTERM)  # the shutdown's own lines, with Telegram gone, count too
     await process.wait(timeout=60)
