@@ -9,7 +9,7 @@ import signal
 
 from bot.assistant.token_sources import CredentialError
 from bot.factory import App
-from bot.startup import reach_telegram, wait_for_redis
+from bot.startup import StartupFailed, reach_telegram, wait_for_redis
 from bot.telegram.commands import publish_commands
 from bot.web import WebhookHandler, WebServer, web_application
 
@@ -66,13 +66,36 @@ class BotService:
             log.warning("ALLOWED_USER_IDS and ALLOWED_CHAT_IDS are empty: the bot is open to everyone")
         self.ready.set()
 
-    async def reach_services(self) -> None:
+    async def reach_services(self, *, handle_signals: bool = False) -> None:
         """Wait until Redis and Telegram answer, one log line per failed attempt; a rejected token
-        raises StartupFailed (exit code 2)."""
+        raises StartupFailed (exit code 2). `stop()` (or, with `handle_signals`, SIGTERM/SIGINT) while
+        waiting ends the wait with StartupFailed(0)."""
         settings = self.app.settings
-        if settings.redis_url is not None:
-            await wait_for_redis(settings.redis_url.get_secret_value())
-        await reach_telegram(self.app.bot, settings.telegram_api_url)
+
+        async def checks() -> None:
+            if settings.redis_url is not None:
+                await wait_for_redis(settings.redis_url.get_secret_value())
+            await reach_telegram(self.app.bot, settings.telegram_api_url)
+
+        loop = asyncio.get_running_loop()
+        numbers = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        for number in numbers:
+            loop.add_signal_handler(number, self._stop_serving.set)
+        checking = asyncio.create_task(checks())
+        stopping = asyncio.create_task(self._stop_serving.wait())
+        try:
+            await asyncio.wait({checking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for number in numbers:
+                loop.remove_signal_handler(number)
+            stopping.cancel()
+            if not checking.done():
+                checking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checking
+                log.info("stopped while waiting for Redis and Telegram at start-up")
+                raise StartupFailed(0)
+        checking.result()  # a rejected token: StartupFailed
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         """Long polling until stopped; with HEALTH_PORT set, `/healthz` is served on HEALTH_HOST:PORT."""
@@ -83,7 +106,7 @@ class BotService:
                 health = WebServer(web_application(health=app.health))
                 self.web_port = await health.start(settings.health_host, settings.health_port)
                 log.info("health checks on http://%s:%d/healthz", settings.health_host, self.web_port)
-            await self.reach_services()
+            await self.reach_services(handle_signals=handle_signals)
             # A webhook left over from webhook mode would make every getUpdates fail with 409 Conflict.
             await app.bot.delete_webhook(drop_pending_updates=False)
             await app.dispatcher.start_polling(

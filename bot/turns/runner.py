@@ -12,6 +12,7 @@ from typing import Any
 from bot.assistant.client import Assistant, RequestOptions
 from bot.assistant.events import AnswerEvent
 from bot.clock import Clock
+from bot.outage import OutageLog
 from bot.target import ChatTarget
 from bot.texts import Texts
 from bot.threads.gate import TurnGate
@@ -114,6 +115,7 @@ class TurnRunner:
         # Answers another process closed off while this one still streamed them (this process's
         # heartbeat had lapsed, e.g. Redis stalled): ended here too, and saved only by the other.
         self._taken_over: set[str] = set()
+        self._journal_outage = OutageLog(log, "the answer journal in Redis")
         self._closing = False  # shutting down: questions still queued are not started any more
         self._in_turn: set[asyncio.Task[object]] = set()  # past the queue: cancelling them is an interruption
 
@@ -261,7 +263,13 @@ class TurnRunner:
             current = self._records.get(key)
             if current is not None:
                 current.message_ids, current.text = message_ids, text
-                if not await self._journal.write(current) and key not in self._taken_over:
+                try:
+                    written = await self._journal.write(current)
+                except Exception as error:  # the journal is a safety net: a Redis outage must not end
+                    self._journal_outage.failed(error)  # the answer, nor log every frame's traceback
+                    return
+                self._journal_outage.ok()
+                if not written and key not in self._taken_over:
                     log.warning("the answer in chat %s was closed by another process; ending it here", key)
                     self._taken_over.add(key)
                     self.stop_local(key, interrupted=True)
