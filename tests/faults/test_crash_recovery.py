@@ -31,6 +31,15 @@ async def saved_messages(redis: Redis, keys: RedisKeys, chat_key: str) -> list[d
     return [json.loads(raw) for raw in await redis.lrange(keys.thread_messages(thread_id), 0, -1)]
 
 
+async def saved_after(redis: Redis, keys: RedisKeys, chat_key: str, length: int) -> list[dict[str, object]]:
+    """The thread once it holds `length` messages: the notice is shown just before the answer is saved."""
+    for _ in range(200):
+        if len(messages := await saved_messages(redis, keys, chat_key)) >= length:
+            return messages
+        await asyncio.sleep(0.05)
+    return await saved_messages(redis, keys, chat_key)
+
+
 async def wait_for_notice(telegram: FakeTelegram, chat: int, index: int, timeout: float) -> float:  # noqa: ASYNC109
     started = time.monotonic()
     await telegram.wait_until(
@@ -67,7 +76,7 @@ async def test_a_restart_one_second_after_sigkill_still_marks_the_frozen_answer(
     assert since_crash < 25, f"the notice came {since_crash:.1f} s after the crash"
     print(f"notice {since_crash:.1f} s after the SIGKILL (restart after 1 s)")
 
-    saved = await saved_messages(redis, keys, str(CHAT))
+    saved = await saved_after(redis, keys, str(CHAT), 2)
     assert [m["role"] for m in saved] == ["user", "assistant"]
     assert saved[1]["status"] == MessageStatus.INCOMPLETE.value and SLOW.startswith(str(saved[1]["text"]))
     assert not await redis.hgetall(keys.answering)
