@@ -79,6 +79,7 @@ async def test_a_restart_one_second_after_sigkill_still_marks_the_frozen_answer(
     saved = await saved_after(redis, keys, str(CHAT), 2)
     assert [m["role"] for m in saved] == ["user", "assistant"]
     assert saved[1]["status"] == MessageStatus.INCOMPLETE.value and SLOW.startswith(str(saved[1]["text"]))
+    await second.wait_for_log("marked 1 answer(s) interrupted by a process that is gone")  # after the removal
     assert not await redis.hgetall(keys.answering)
 
     # The chat is free again: the next question is answered by the new process.

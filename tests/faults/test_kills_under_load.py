@@ -55,6 +55,10 @@ async def assert_all_interrupted_and_saved(
         assert [m["role"] for m in thread] == ["user", "assistant"] * answers, f"chat {chat}: {thread}"
         last = thread[-1]
         assert last["status"] == "incomplete" and SLOW.startswith(last["text"]), f"chat {chat}"
+    for _ in range(100):  # each record is removed just after its answer is saved
+        if not await redis.hgetall(keys.answering):
+            break
+        await asyncio.sleep(0.1)
     assert not await redis.hgetall(keys.answering)
 
 
