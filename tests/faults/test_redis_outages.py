@@ -56,8 +56,12 @@ async def test_a_redis_restart_between_two_questions_loses_neither(
     await telegram.wait_for_text("Answer to: first question", CHAT, timeout=20)
 
     caplog.clear()
-    await private_redis.restart()  # same port, same data: every pooled connection is now dead
+    # A restart (same port, same data) that takes two seconds, the second question asked meanwhile:
+    # every pooled connection is dead, and new ones are refused until Redis is back.
+    await private_redis.stop()
     telegram.user_message(CHAT, "second question")
+    await asyncio.sleep(2)
+    await private_redis.start()
     await telegram.wait_for_text("Answer to: second question", CHAT, timeout=30)
 
     assert INTERNAL_ERROR not in telegram.bot_texts(CHAT)
