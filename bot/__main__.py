@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.factory import build_app
     from bot.logs import configure_logging
     from bot.runners import BotService
+    from bot.startup import StartupFailed
 
     redactor = configure_logging(
         settings.log_level,
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(service.run_webhook() if settings.webhook_url else service.run_polling())
     except CredentialError:
         return EXIT_BAD_CONFIG  # logged in one line at start-up: which credential, and why
+    except StartupFailed as failed:
+        return failed.exit_code  # logged in one line: what is wrong and what to check
     return 0
 
 

@@ -31,6 +31,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
+# Tries to reach Redis (1 s, then 2 s apart) before a command gives up: a CLI should not hang.
+REDIS_ATTEMPTS = 3
 
 _STATUS_WORDS = {"in_progress": "indexing", "completed": "ready"}
 
@@ -108,11 +110,19 @@ async def _run(
     from bot.assistant.connection import YandexConnection
     from bot.assistant.token_sources import CredentialError
     from bot.keys import RedisKeys
+    from bot.startup import StartupFailed, wait_for_redis
     from bot.storage import build_redis
 
+    redis, _ = build_redis(settings)
+    assert settings.redis_url is not None  # checked by main()
+    try:
+        # One line per attempt, then one saying it gave up: never a traceback for a Redis that is down.
+        await wait_for_redis(settings.redis_url.get_secret_value(), attempts=REDIS_ATTEMPTS)
+    except StartupFailed as failed:
+        await redis.aclose()
+        return failed.exit_code
     # The bot's own way to Yandex: the same credential source, renewed, and the same diagnosis.
     yandex = YandexConnection.open(settings, on_secret=on_secret)
-    redis, _ = build_redis(settings)
     kb = KnowledgeBase(
         yandex.openai,
         redis,

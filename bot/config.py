@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     history_max_chars: Annotated[int, Field(ge=200)] = 16000
     thread_ttl_days: Annotated[float, Field(gt=0)] = 30.0
     turn_lease_seconds: Annotated[float, Field(ge=5)] = 30.0
+    # A process's heartbeat TTL, and how often every process looks for answers of dead ones: a crashed
+    # answer is closed within about their sum.
+    process_heartbeat_seconds: Annotated[float, Field(ge=2, le=120)] = 8.0
+    recovery_sweep_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
 
     burst_seconds: Annotated[float, Field(ge=0, le=10)] = 1.5
     queue_notice_seconds: Annotated[float, Field(ge=0)] = 5.0

@@ -34,6 +34,7 @@ from bot.threads.store import ThreadStore
 from bot.threads.usage import UsageStats
 from bot.turns.generation import ENTRY_WAIT_SECONDS, Generations
 from bot.turns.profiles import ChatProfiles
+from bot.turns.recovery import Heartbeat, new_process_id
 from bot.turns.runner import TurnPolicy, TurnRunner
 from bot.turns.streaming import Notifier, StreamerFactory
 
@@ -44,6 +45,8 @@ class Core:
 
     settings: Settings
     clock: Clock
+    process_id: str  # owner of this process's answers and turn locks; its heartbeat key
+    heartbeat: Heartbeat
     keys: RedisKeys
     redis: Redis
     store_description: str  # for the start-up log line (no password)
@@ -125,6 +128,7 @@ def build_core(
     metrics = metrics or Metrics()
     keys = RedisKeys(settings.redis_prefix)
     redis, store_description = build_redis(settings)
+    process_id = new_process_id()
     yandex = YandexConnection.open(settings, on_secret=on_secret)
     openai = yandex.openai
     # openai imports (and pydantic builds) the Responses types on first use; doing it now keeps that
@@ -143,12 +147,16 @@ def build_core(
     return Core(
         settings=settings,
         clock=clock,
+        process_id=process_id,
+        heartbeat=Heartbeat(
+            redis, keys=keys, process_id=process_id, ttl_seconds=settings.process_heartbeat_seconds
+        ),
         keys=keys,
         redis=redis,
         store_description=store_description,
         store=ThreadStore(redis, keys=keys, ttl_seconds=settings.thread_ttl_seconds),
-        gate=TurnGate(redis, keys=keys, lease_seconds=settings.turn_lease_seconds),
-        journal=AnswerJournal(redis, keys=keys),
+        gate=TurnGate(redis, keys=keys, lease_seconds=settings.turn_lease_seconds, owner=process_id),
+        journal=AnswerJournal(redis, keys=keys, owner=process_id),
         signals=StopSignals(redis, keys=keys),
         limits=UsageLimits(
             redis,

@@ -42,6 +42,7 @@ from bot.threads.limits import UsageLimits
 from bot.threads.store import ThreadStore
 from bot.threads.usage import UsageStats
 from bot.turns.profiles import ChatProfiles
+from bot.turns.recovery import InterruptedAnswers
 from bot.turns.runner import TurnRunner
 
 
@@ -74,6 +75,7 @@ class App(Core):
     dedupe: UpdateDeduplicator
     dispatcher: Dispatcher
     health: HealthCheck
+    recovery: InterruptedAnswers  # closes the half-written answers of dead processes
 
 
 def build_app(
@@ -175,4 +177,13 @@ def build_app(
         dedupe=dedupe,
         dispatcher=dispatcher,
         health=health,
+        recovery=InterruptedAnswers(
+            redis,
+            keys=keys,
+            journal=core.journal,
+            gate=core.gate,
+            store=core.store,
+            streamers=streamers,
+            metrics=core.metrics,
+        ),
     )

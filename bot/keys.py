@@ -25,6 +25,8 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("thread:<id>:trimmed", "set once the user was told that only the recent part of the thread is sent"),
     ("turn:<chat key>", "the chat's turn lock (one answer at a time, with a renewed lease)"),
     ("answering", "hash: chat key → the answer being streamed there (for crash recovery)"),
+    ("answering:owners", "hash: chat key → the id of the process streaming the answer there"),
+    ("process:<id>:alive", "a bot process's heartbeat (short TTL): its journalled answers are still live"),
     ("stop", "pub/sub channel of stop requests (chat keys), so /stop reaches the streaming process"),
     ("update:<bot>:<update>", "an update id already handled (drops Telegram's re-deliveries)"),
     ("rate:<user>:<minute>", "questions the user asked in that minute"),
@@ -77,6 +79,13 @@ class RedisKeys:
     @property
     def answering(self) -> str:
         return f"{self.prefix}answering"
+
+    @property
+    def answering_owners(self) -> str:
+        return f"{self.prefix}answering:owners"
+
+    def process_alive(self, process_id: str) -> str:
+        return f"{self.prefix}process:{process_id}:alive"
 
     @property
     def stop_channel(self) -> str:

@@ -8,6 +8,7 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import quote, quote_plus
 
 from bot.log_context import ContextFilter
 
@@ -33,14 +34,14 @@ class SecretRedactor(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._static = {secret for secret in secrets if len(secret) >= 6}
+        self._static = {form for secret in secrets if len(secret) >= 6 for form in _forms(secret)}
         self._recent: deque[str] = deque(maxlen=RECENT_SECRETS)
         self._secrets = self._ordered()
 
     def add(self, secret: str) -> None:
         """Redact `secret` from now on too (a credential handed out while the bot runs)."""
         if len(secret) >= 6 and secret not in self._static and secret not in self._recent:
-            self._recent.append(secret)
+            self._recent.extend(_forms(secret))
             self._secrets = self._ordered()
 
     def _ordered(self) -> list[str]:
@@ -61,6 +62,12 @@ class SecretRedactor(logging.Filter):
             record.exc_text = None
         record.msg, record.args = message, None
         return True
+
+
+def _forms(secret: str) -> list[str]:
+    """The secret as given and as it appears inside a URL (a bot token's ':' becomes %3A in a quoted
+    URL, which aiohttp and httpx exceptions may print)."""
+    return list(dict.fromkeys((secret, quote(secret, safe=""), quote(secret), quote_plus(secret))))
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -9,8 +9,8 @@ import signal
 
 from bot.assistant.token_sources import CredentialError
 from bot.factory import App
+from bot.startup import StartupFailed, reach_telegram, wait_for_redis
 from bot.telegram.commands import publish_commands
-from bot.turns.recovery import close_interrupted_answers
 from bot.web import WebhookHandler, WebServer, web_application
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ class BotService:
         self.web_port: int | None = None  # the bound port of the webhook/health server, once it listens
         self._webhook: WebhookHandler | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []  # the heartbeat and the recovery sweep
         self._stop_serving = asyncio.Event()
         app.dispatcher.startup.register(self._on_startup)
 
@@ -43,12 +44,15 @@ class BotService:
             )
             raise
         await app.redis.ping()
+        await app.heartbeat.beat()
+        self._background.append(asyncio.create_task(app.heartbeat.run()))
         listening = asyncio.Event()
         self._listener = asyncio.create_task(app.signals.listen(app.runner.stop_local, listening))
         await asyncio.wait_for(listening.wait(), timeout=10)
-        app.metrics.recovered(
-            await close_interrupted_answers(app.journal, app.gate, app.store, app.streamers)
-        )
+        # Answers of processes already gone are closed now; those of one that died a moment ago (its
+        # heartbeat still alive), and of any process that dies later, by the periodic sweep.
+        await app.recovery.sweep()
+        self._background.append(asyncio.create_task(app.recovery.run(app.settings.recovery_sweep_seconds)))
         await publish_commands(app.bot)
         log.info(
             "Bot started: model %s, credential %s, at most %d generations at once, store %s, stream mode %s",
@@ -62,6 +66,37 @@ class BotService:
             log.warning("ALLOWED_USER_IDS and ALLOWED_CHAT_IDS are empty: the bot is open to everyone")
         self.ready.set()
 
+    async def reach_services(self, *, handle_signals: bool = False) -> None:
+        """Wait until Redis and Telegram answer, one log line per failed attempt; a rejected token
+        raises StartupFailed (exit code 2). `stop()` (or, with `handle_signals`, SIGTERM/SIGINT) while
+        waiting ends the wait with StartupFailed(0)."""
+        settings = self.app.settings
+
+        async def checks() -> None:
+            if settings.redis_url is not None:
+                await wait_for_redis(settings.redis_url.get_secret_value())
+            await reach_telegram(self.app.bot, settings.telegram_api_url)
+
+        loop = asyncio.get_running_loop()
+        numbers = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        for number in numbers:
+            loop.add_signal_handler(number, self._stop_serving.set)
+        checking = asyncio.create_task(checks())
+        stopping = asyncio.create_task(self._stop_serving.wait())
+        try:
+            await asyncio.wait({checking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for number in numbers:
+                loop.remove_signal_handler(number)
+            stopping.cancel()
+            if not checking.done():
+                checking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checking
+                log.info("stopped while waiting for Redis and Telegram at start-up")
+                raise StartupFailed(0)
+        checking.result()  # a rejected token: StartupFailed
+
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         """Long polling until stopped; with HEALTH_PORT set, `/healthz` is served on HEALTH_HOST:PORT."""
         app, settings = self.app, self.app.settings
@@ -71,6 +106,7 @@ class BotService:
                 health = WebServer(web_application(health=app.health, metrics=app.metrics))
                 self.web_port = await health.start(settings.health_host, settings.health_port)
                 log.info("/healthz and /metrics on http://%s:%d", settings.health_host, self.web_port)
+            await self.reach_services(handle_signals=handle_signals)
             # A webhook left over from webhook mode would make every getUpdates fail with 409 Conflict.
             await app.bot.delete_webhook(drop_pending_updates=False)
             await app.dispatcher.start_polling(
@@ -111,6 +147,7 @@ class BotService:
             for number in stop_signals:
                 loop.add_signal_handler(number, self._stop_serving.set)
             self.web_port = await server.start(settings.webhook_host, settings.webhook_port)
+            await self.reach_services()
             await app.dispatcher.emit_startup(bot=app.bot, **workflow)
             started = True
             await app.bot.set_webhook(
@@ -148,9 +185,15 @@ class BotService:
         # Updates accepted by the webhook but not yet in the runner count as running too.
         accepted = self._webhook.in_flight if self._webhook is not None else set()
         await app.runner.drain(app.settings.shutdown_grace_seconds, also=accepted)
-        if self._listener is not None:
-            self._listener.cancel()
+        tasks = [*self._background, *([self._listener] if self._listener is not None else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+                await task
+        if self._background:
+            # Our answers are closed: other processes need not wait for the heartbeat to expire.
+            with contextlib.suppress(Exception):
+                await app.heartbeat.end()
         await app.bot.session.close()
         await app.aclose()

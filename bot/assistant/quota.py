@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from bot.keys import RedisKeys
+from bot.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ class GenerationQuota:
         self._leave_script = redis.register_script(_LEAVE)
         self._local: dict[str, _Ticket] = {}
         self._dispatcher: asyncio.Task[None] | None = None
+        self._outage = OutageLog(log, "the generation quota in Redis")
 
     # ------------------------------------------------------------------ the slot
 
@@ -313,8 +315,10 @@ class GenerationQuota:
             await self._round(full=full)
         except asyncio.CancelledError:
             raise
-        except Exception:  # a Redis hiccup: the next round retries; leases and heartbeats have slack
-            log.warning("generation quota round failed", exc_info=True)
+        except Exception as error:  # a Redis hiccup: the next round retries; leases and heartbeats have slack
+            self._outage.failed(error)  # one line per outage, not a traceback every round
+        else:
+            self._outage.ok()
 
     async def _round(self, *, full: bool) -> None:
         holders = [t for t in self._local.values() if t.holding]

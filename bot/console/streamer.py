@@ -10,7 +10,7 @@ from bot.assistant.events import AnswerEvent, TextDelta, ToolActivity
 from bot.console.screen import Screen
 from bot.target import ChatTarget
 from bot.texts import Texts
-from bot.threads.journal import AnswerJournal, AnswerRecord
+from bot.threads.journal import AnswerJournal, AnswerRecord, OwnedRecord
 from bot.turns.streaming import ProgressCallback, StreamOutcome, closing_notice
 
 
@@ -119,11 +119,17 @@ class NoJournal(AnswerJournal):
     def __init__(self) -> None:  # no Redis: nothing is written
         pass
 
-    async def write(self, record: AnswerRecord) -> None:
+    async def begin(self, record: AnswerRecord) -> None:
         return None
+
+    async def write(self, record: AnswerRecord) -> bool:
+        return True
 
     async def remove(self, chat_key: str) -> None:
         return None
 
     async def all(self) -> list[AnswerRecord]:
+        return []
+
+    async def owned(self) -> list[OwnedRecord]:
         return []

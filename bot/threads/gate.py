@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
@@ -35,6 +36,7 @@ class TurnGate:
         lease_seconds: float,
         max_wait_seconds: float = 600.0,
         poll_seconds: float = 0.05,
+        owner: str = "",
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -42,6 +44,12 @@ class TurnGate:
         self._max_wait = max_wait_seconds
         self._poll = poll_seconds
         self._local: KeyedLock[str] = KeyedLock()
+        # The lock's token starts with the process id: crash recovery can tell whose lease it is.
+        self.owner = owner
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease
 
     def busy(self, chat_key: str) -> bool:
         """Whether a turn of this chat is running or waiting in this process."""
@@ -69,7 +77,7 @@ class TurnGate:
             sleep=self._poll,
             blocking_timeout=self._max_wait,
         )
-        if not await lock.acquire():
+        if not await lock.acquire(token=f"{self.owner}:{uuid.uuid4().hex}"):
             raise TimeoutError(f"chat {chat_key} stayed busy for {self._max_wait:.0f} s")
         renewer = asyncio.create_task(self._renew(lock, chat_key))
         try:

@@ -10,6 +10,23 @@ from redis.asyncio import Redis
 
 from bot.keys import RedisKeys
 
+# Progress is written only while this process still owns the answer (begin() is what creates a record):
+# after a sweeper of another process took it over and closed it (this one's heartbeat had lapsed), a
+# late frame must not bring the record back.
+_WRITE_IF_OWNER = """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+_REMOVE_IF_OWNER = """
+local owner = redis.call('HGET', KEYS[2], ARGV[1])
+if owner and owner ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""
+
 
 @dataclass(slots=True)
 class AnswerRecord:
@@ -25,22 +42,59 @@ class AnswerRecord:
     text: str = ""
 
 
-class AnswerJournal:
-    """Hash `answering`: chat key → the answer streaming there (one at a time per chat)."""
+@dataclass(frozen=True, slots=True)
+class OwnedRecord:
+    """A journalled answer and the process streaming it ("" for records written before owners were)."""
 
-    def __init__(self, redis: Redis, *, keys: RedisKeys) -> None:
+    record: AnswerRecord
+    owner: str
+
+
+class AnswerJournal:
+    """Hash `answering`: chat key → the answer streaming there (one at a time per chat); hash
+    `answering:owners`: chat key → the process that streams it (`owner`, this process's id)."""
+
+    def __init__(self, redis: Redis, *, keys: RedisKeys, owner: str = "") -> None:
         self._redis = redis
         self._key = keys.answering
+        self._owners = keys.answering_owners
+        self.owner = owner
 
-    async def write(self, record: AnswerRecord) -> None:
-        await self._redis.hset(self._key, record.chat_key, json.dumps(asdict(record), ensure_ascii=False))
+    async def begin(self, record: AnswerRecord) -> None:
+        """A new answer in the chat, streamed by this process (it holds the chat's turn)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key, record.chat_key, _encode(record))
+            pipe.hset(self._owners, record.chat_key, self.owner)
+            await pipe.execute()
+
+    async def write(self, record: AnswerRecord) -> bool:
+        """The answer's progress; False when another process has taken the answer over."""
+        written = await self._redis.eval(
+            _WRITE_IF_OWNER, 2, self._key, self._owners, record.chat_key, self.owner, _encode(record)
+        )
+        return bool(written)
 
     async def remove(self, chat_key: str) -> None:
-        await self._redis.hdel(self._key, chat_key)
+        """The answer ended here (left alone when another process has taken it over)."""
+        await self._redis.eval(_REMOVE_IF_OWNER, 2, self._key, self._owners, chat_key, self.owner)
 
     async def all(self) -> list[AnswerRecord]:
-        raw = await self._redis.hgetall(self._key)
-        return [_record(json.loads(value)) for value in raw.values()]
+        return [owned.record for owned in await self.owned()]
+
+    async def owned(self) -> list[OwnedRecord]:
+        """Every journalled answer with its owner."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._key)
+            pipe.hgetall(self._owners)
+            raw, owners = await pipe.execute()
+        return [
+            OwnedRecord(_record(json.loads(value)), str(owners.get(chat_key, "")))
+            for chat_key, value in raw.items()
+        ]
+
+
+def _encode(record: AnswerRecord) -> str:
+    return json.dumps(asdict(record), ensure_ascii=False)
 
 
 def _record(data: dict[str, Any]) -> AnswerRecord:

@@ -14,6 +14,7 @@ from bot.assistant.events import AnswerEvent
 from bot.clock import Clock
 from bot.log_context import ChatRef, turn
 from bot.metrics import Metrics, outcome_label
+from bot.outage import OutageLog
 from bot.target import ChatTarget
 from bot.texts import Texts
 from bot.threads.gate import TurnGate
@@ -124,6 +125,10 @@ class TurnRunner:
         self._streaming: dict[str, Streamer] = {}
         self._bursts: dict[str, _Burst] = {}
         self._records: dict[str, AnswerRecord] = {}
+        # Answers another process closed off while this one still streamed them (this process's
+        # heartbeat had lapsed, e.g. Redis stalled): ended here too, and saved only by the other.
+        self._taken_over: set[str] = set()
+        self._journal_outage = OutageLog(log, "the answer journal in Redis")
         self._closing = False  # shutting down: questions still queued are not started any more
         self._in_turn: set[asyncio.Task[object]] = set()  # past the queue: cancelling them is an interruption
 
@@ -276,7 +281,16 @@ class TurnRunner:
             current = self._records.get(key)
             if current is not None:
                 current.message_ids, current.text = message_ids, text
-                await self._journal.write(current)
+                try:
+                    written = await self._journal.write(current)
+                except Exception as error:  # the journal is a safety net: a Redis outage must not end
+                    self._journal_outage.failed(error)  # the answer, nor log every frame's traceback
+                    return
+                self._journal_outage.ok()
+                if not written and key not in self._taken_over:
+                    log.warning("the answer in chat %s was closed by another process; ending it here", key)
+                    self._taken_over.add(key)
+                    self.stop_local(key, interrupted=True)
 
         return record
 
@@ -310,8 +324,9 @@ class TurnRunner:
             key, target.chat_id, target.is_private, target.topic_id, thread_id, question.texts.language
         )
         self._records[key] = record
+        self._taken_over.discard(key)
         try:
-            await self._journal.write(record)
+            await self._journal.begin(record)
             tools = await self._tools() if self._tools is not None else ()
             options = await self._options(key) if self._options is not None else None
             input_items: list[dict[str, Any]] = [message.model_input() for message in window]
@@ -336,6 +351,9 @@ class TurnRunner:
         duration = self._clock.now() - taken_at
         self._metrics.answer_finished(label, duration)
         log.info("answer in %s: %s after %.1f s", ChatRef(key), label, duration)
+        if key in self._taken_over:
+            self._taken_over.discard(key)
+            return outcome  # shown and saved by the process that took it over
         if outcome.failure is not None:
             log.warning("answer in %s failed: %s", ChatRef(key), outcome.failure.detail)
         if not outcome.delivered:

@@ -283,7 +283,7 @@ async def test_start_marks_answers_left_by_a_dead_process(
     # What a killed process leaves behind: a half-written reply and its journal record, no turn lock.
     sent = await _send_as_bot(telegram, CHAT, "The first half of an answ")
     journal = AnswerJournal(redis, keys=RedisKeys(redis_prefix))
-    await journal.write(
+    await journal.begin(
         AnswerRecord(str(CHAT), CHAT, True, None, "t-dead", "en", [sent], "The first half of an answ")
     )
     await redis.set(f"{redis_prefix}chat:{CHAT}:thread", "t-dead")

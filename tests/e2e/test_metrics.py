@@ -164,7 +164,7 @@ async def test_webhook_port_serves_metrics_deduplication_recovery_and_failures(
 ) -> None:
     # A dead process's half-written answer, closed at start-up.
     sent = await telegram_send(telegram, 7007, "Half an answ")
-    await AnswerJournal(redis, keys=RedisKeys(redis_prefix)).write(
+    await AnswerJournal(redis, keys=RedisKeys(redis_prefix)).begin(
         AnswerRecord("7007", 7007, True, None, "t-dead", "en", [sent], "Half an answ")
     )
     yandex.script(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -21,11 +22,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.config import SettingsError
 from bot.factory import build_app
 from bot.runners import BotService
+from bot.startup import StartupFailed
 from tests.conftest import TEST_REDIS_URL, BotRunner, Services, SettingsFactory, WebhookRunner
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yandex import FakeYandex, Reply
@@ -295,15 +296,25 @@ async def test_healthz_reports_503_when_telegram_is_unreachable(
 
 
 async def test_an_app_with_redis_on_a_closed_port_neither_hangs_nor_claims_health(
-    telegram: FakeTelegram, make_settings: SettingsFactory
+    telegram: FakeTelegram, make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = build_app(make_settings(redis_url=redis_url_via(closed_port()), health_port=0))
     report = await asyncio.wait_for(app.health.check(), timeout=5)
     assert (report.redis, report.telegram) == (False, True)
 
-    # Start-up needs Redis: the bot stops with the connection error instead of waiting forever.
-    with pytest.raises(RedisConnectionError):
-        await asyncio.wait_for(BotService(app).run_polling(handle_signals=False), timeout=15)
+    # Start-up needs Redis: it waits for it, saying so in one line per attempt, never claims to be ready,
+    # and a stop meanwhile ends it cleanly.
+    service = BotService(app)
+    with caplog.at_level(logging.WARNING, logger="bot.startup"):
+        running = asyncio.create_task(service.run_polling(handle_signals=False))
+        await asyncio.sleep(2.5)
+        assert not running.done() and not service.ready.is_set()
+        await service.stop()
+        with pytest.raises(StartupFailed) as stopped:
+            await asyncio.wait_for(running, timeout=15)
+    assert stopped.value.exit_code == 0
+    attempts = [r.getMessage() for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert len(attempts) >= 2 and not any(r.exc_info for r in caplog.records)
 
 
 async def test_polling_mode_serves_healthz_on_health_port(

@@ -190,6 +190,22 @@ async def test_disconnect_mid_stream(fake: FakeYandex, client: openai.AsyncOpenA
     assert fake.closed_by_client == 0
 
 
+async def test_a_silent_stream_sends_nothing_more_until_the_client_times_out(fake: FakeYandex) -> None:
+    fake.script(Reply(text="This goes quiet", chunk_size=4, fail_after=8, failure="silent"))
+    quick = openai.AsyncOpenAI(
+        base_url=fake.base_url, api_key="test-api-key", project=FOLDER, max_retries=0, timeout=1.0
+    )
+    got: list[str] = []
+    stream = await quick.responses.create(model=MODEL, input="Hi", stream=True)
+    with pytest.raises(openai.APITimeoutError):
+        async for event in stream:
+            if isinstance(event, ResponseTextDeltaEvent):
+                got.append(event.delta)
+    await quick.close()
+    assert "".join(got) == "This goe"
+    await fake.wait_until(lambda: fake.silent_streams_closed == 1 and fake.open_streams == 0)
+
+
 async def test_http_429_raises_rate_limit_error(fake: FakeYandex, client: openai.AsyncOpenAI) -> None:
     fake.script(Reply(http_status=429))
     with pytest.raises(openai.RateLimitError) as exc_info:

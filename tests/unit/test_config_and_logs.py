@@ -65,6 +65,20 @@ def test_secrets_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
     assert "bot***/getMe" in caplog.text
 
 
+def test_url_quoted_secrets_are_redacted_too() -> None:
+    # aiohttp and httpx exceptions print the request URL, where a bot token's ':' may be quoted.
+    redactor = SecretRedactor(["123456:SECRET-TOKEN", "key with/slash+plus"])
+    redactor.add("t1.live+token/value")
+    text = (
+        "ClientResponseError: 502, url='https://api.telegram.org/bot123456%3ASECRET-TOKEN/getUpdates' "
+        "key=key%20with%2Fslash%2Bplus q=key+with%2Fslash%2Bplus path=key%20with/slash%2Bplus "
+        "token=t1.live%2Btoken%2Fvalue"
+    )
+    redacted = redactor.redact(text)
+    assert "SECRET" not in redacted and "slash" not in redacted and "live" not in redacted, redacted
+    assert "bot***/getUpdates" in redacted
+
+
 def test_modes_file_and_allowed_models(tmp_path) -> None:
     modes = tmp_path / "modes.yaml"
     modes.write_text("modes:\n  - name: only\n    description: d\n    instructions: Be brief.\n")

@@ -20,6 +20,7 @@ FAILURES: tuple[str, ...] = (
     "sse_error_nested",
     "response_failed",
     "disconnect",
+    "silent",
     "incomplete_max_tokens",
     "incomplete_content_filter",
 )
@@ -44,6 +45,8 @@ class Reply:
       servers are seen to send); the openai client raises ``openai.APIError`` inside the loop.
     * ``"response_failed"``: a ``response.failed`` event with ``response.error``.
     * ``"disconnect"``: the TCP connection is dropped mid-stream (client sees APIConnectionError).
+    * ``"silent"``: the stream stays open and sends nothing more, until the client gives up and closes
+      it (counted in ``FakeYandex.silent_streams_closed``); a model that hangs mid-answer.
     * ``"incomplete_max_tokens"`` / ``"incomplete_content_filter"``: ``response.incomplete`` with
       ``incomplete_details.reason`` ``max_output_tokens`` / ``content_filter``.
 

@@ -70,6 +70,7 @@ class FakeYandex:
         self.base_url = ""
         self.responder: Callable[[dict[str, Any]], Reply | str] | None = None
         self.requests: list[RecordedRequest] = []
+        self.silent_streams_closed = 0  # "silent" streams the client gave up on and closed
         self.open_streams = 0
         self.closed_by_client = 0
         # usage.total_tokens of every streamed response that ended with one (completed or incomplete).
@@ -759,6 +760,11 @@ class FakeYandex:
                     error={"code": "server_error", "message": message},
                 ),
             )
+        elif reply.failure == "silent":
+            try:
+                await asyncio.Event().wait()  # until the client closes the stream (the handler is cancelled)
+            finally:
+                self.silent_streams_closed += 1
         elif reply.failure == "disconnect":
             # close() flushes what was already written, then FINs without the terminating chunk, so the
             # client gets the deltas and then an incomplete-body protocol error.
