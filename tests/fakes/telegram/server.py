@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -126,8 +127,11 @@ class FakeTelegram:
         private_interval: float | None = None,
         group_per_minute: int | None = None,
         global_per_second: int | None = None,
+        local_server: bool = False,
     ) -> None:
         self.token = token
+        # Acting as a local Bot API server (`telegram-bot-api --local`): webhooks over plain HTTP too.
+        self.local_server = local_server
         self.bot_id = bot_id
         self.bot_username = bot_username
         self.flood = FloodControl(private_interval, group_per_minute, global_per_second)
@@ -694,9 +698,15 @@ class FakeTelegram:
         return True
 
     def _set_webhook(self, params: dict[str, Any]) -> bool:
-        url = params.get("url") or ""
-        if url and not url.startswith("https://"):
-            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        url = str(params.get("url") or "")
+        if url and not self.local_server:
+            # api.telegram.org: HTTPS only, on one of four ports (a local server takes any URL).
+            if not url.startswith("https://"):
+                raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+            if (urlsplit(url).port or 443) not in (80, 88, 443, 8443):
+                raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+        elif url and not url.startswith(("http://", "https://")):
+            raise bad_request("bad webhook: Wrong HTTP URL specified")
         self.webhook_url = url
         return True
 
