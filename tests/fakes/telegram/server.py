@@ -28,7 +28,7 @@ from aiohttp import web
 from tests.fakes.telegram.errors import ApiError, bad_request
 from tests.fakes.telegram.flood import FloodControl
 from tests.fakes.telegram.records import Call, SentMessage, _Failure, _StoredFile
-from tests.fakes.telegram.text import parse_formatted, utf16_len
+from tests.fakes.telegram.text import ignored_entities, parse_formatted, utf16_len
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -141,6 +141,8 @@ class FakeTelegram:
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self.callback_answers: list[dict[str, Any]] = []
         self.webhook_url = ""
+        # (chat id, how many) for every call whose entities beyond the 100th were silently dropped.
+        self.ignored_entities: list[tuple[int, int]] = []
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 1
         self._update_event = asyncio.Event()
@@ -420,12 +422,16 @@ class FakeTelegram:
         retry_after: int | None = None,
         times: int = 1,
         chat_id: int | None = None,
+        when: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
+        """The next `times` calls of `method` (to `chat_id`, and for which `when(params)` holds) fail."""
         error = ApiError(error_code, description, retry_after)
-        self._failures.append(_Failure(method.lower(), error, times, chat_id))
+        self._failures.append(_Failure(method.lower(), error, times, chat_id, when))
 
     def _take_failure(self, method: str, params: dict[str, Any]) -> ApiError | None:
         for failure in self._failures:
+            if failure.when is not None and not failure.when(params):
+                continue
             if failure.method == method and failure.chat_id in (None, params.get("chat_id")):
                 failure.times -= 1
                 if failure.times <= 0:
@@ -629,6 +635,13 @@ class FakeTelegram:
         self._sent[(chat_id, sent.message_id)] = sent
         return msg
 
+    def _honoured(self, entities: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Telegram keeps the first 100 entities and silently drops the rest; the fake notes the loss."""
+        kept, lost = ignored_entities(entities)
+        if lost:
+            self.ignored_entities.append((int(params.get("chat_id") or 0), lost))
+        return kept
+
     def _editable(self, params: dict[str, Any]) -> tuple[SentMessage, dict[str, Any]]:
         if "inline_message_id" in params:
             raise bad_request("MESSAGE_ID_INVALID")
@@ -751,6 +764,7 @@ class FakeTelegram:
         text, entities = parse_formatted(
             str(params.get("text") or ""), params.get("entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if not text:
             raise bad_request("message text is empty")
         if utf16_len(text) > MAX_TEXT:
@@ -781,6 +795,7 @@ class FakeTelegram:
         text, entities = parse_formatted(
             str(params.get("text") or ""), params.get("entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if not text:
             raise bad_request("message text is empty")
         if utf16_len(text) > MAX_TEXT:
@@ -855,6 +870,7 @@ class FakeTelegram:
         text, entities = parse_formatted(
             str(params.get("text") or ""), params.get("entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if utf16_len(text) > MAX_TEXT:
             raise bad_request("message is too long")
         self._drafts.setdefault(chat_id, []).append(
@@ -932,6 +948,7 @@ class FakeTelegram:
         caption, entities = parse_formatted(
             str(params.get("caption") or ""), params.get("caption_entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if utf16_len(caption) > MAX_CAPTION:
             raise bad_request("message caption is too long")
         markup = self._check_markup(params.get("reply_markup"))
