@@ -140,7 +140,9 @@ class ReplySurface:
                     self._sender.plain = True
                     continue
                 if not fresh:
-                    log.warning("chat %s refused the final frame; sending it as a new message", self.target.key)
+                    log.warning(
+                        "chat %s refused the final frame; sending it as a new message", self.target.key
+                    )
                     fresh = True
                     if message_id is not None:
                         stale = message_id

@@ -340,7 +340,9 @@ def test_http_webhook_url_needs_a_local_bot_api_server(make_settings: SettingsFa
 
     # Any other server is a local Bot API server: plain HTTP on any address and port is fine there.
     local = make_settings(
-        telegram_api_url="http://10.0.0.5:8081", webhook_url="http://10.0.0.7:9000/hook", webhook_secret=SECRET
+        telegram_api_url="http://10.0.0.5:8081",
+        webhook_url="http://10.0.0.7:9000/hook",
+        webhook_secret=SECRET,
     )
     assert local.webhook_url == "http://10.0.0.7:9000/hook"
 
