@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     bot_token: SecretStr
     telegram_api_url: str = OFFICIAL_BOT_API
     telegram_timeout: Annotated[float, Field(gt=0)] = 30.0
+    # How long an answer waits out Telegram's flood bans of its chat (in all) before giving up showing it;
+    # the answer is in the thread either way.
+    telegram_max_flood_wait: Annotated[float, Field(ge=0, le=86400)] = 300.0
 
     # Yandex AI Studio
     yandex_api_key: SecretStr | None = None

@@ -23,7 +23,7 @@ from bot.clock import Clock
 from bot.config import Settings, StreamMode
 from bot.core import Core, build_core
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
-from bot.telegram.budget import BudgetMiddleware, CallBudget
+from bot.telegram.budget import Budget, BudgetMiddleware, CallBudget, RedisCallBudget
 from bot.telegram.chat_action import TypingIndicator
 from bot.telegram.chat_admins import ChatAdmins
 from bot.telegram.middlewares import install_middlewares
@@ -88,10 +88,11 @@ def build_app(
         session=session,
         default=DefaultBotProperties(link_preview_is_disabled=True),
     )
-    budget = CallBudget(clock)
-    # Every message-sending call, whoever makes it, waits for the bot-wide budget.
+    # Telegram counts per bot token: with Redis, every process of the bot keeps to the same limits.
+    budget: Budget = CallBudget(clock) if settings.redis_url is None else RedisCallBudget(redis, keys, clock)
+    # Every message-sending call, whoever makes it, waits for the bot-wide budget and its chat's limits.
     bot.session.middleware(BudgetMiddleware(budget))
-    outbox = Outbox(bot, budget, clock)
+    outbox = Outbox(bot, budget, clock, max_flood_wait=settings.telegram_max_flood_wait)
     typing = TypingIndicator(bot, clock)
     retry_buttons = RetryButtons(redis, keys=keys, ttl_seconds=settings.thread_ttl_seconds)
     streamers = ReplyStreamers(

@@ -58,7 +58,8 @@ class ReplySurface:
 
     async def ready(self) -> None:
         """Wait for this chat's pace and the bot-wide budget before building the next frame."""
-        await self._sender.ready()
+        if not await self._sender.ready():
+            self.unreachable = self.unreachable or self._sender.banned
 
     @property
     def drafts(self) -> bool:
@@ -108,7 +109,7 @@ class ReplySurface:
             log.warning("drafts refused in chat %s; editing a reply instead", self.target.chat_id)
             self._draft_id = None
             return not part.text or await self._sync(index, part, button=True, final=False)
-        self.unreachable = result is Result.UNREACHABLE
+        self.unreachable = result is Result.UNREACHABLE or self._sender.banned
         return False
 
     async def _sync(self, index: int, part: Rendered, *, button: bool, final: bool) -> bool:
@@ -155,7 +156,7 @@ class ReplySurface:
                     "as plain text and as a new message (the answer is kept in the thread)",
                     self.target.key,
                 )
-            self.unreachable = result is Result.UNREACHABLE
+            self.unreachable = result is Result.UNREACHABLE or self._sender.banned
             return False
 
     def _stop_markup(self) -> InlineKeyboardMarkup:
