@@ -48,7 +48,10 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
         "telegram:budget",
         "hash: the bot-wide token bucket of Telegram calls (tokens, time), shared by all processes",
     ),
-    ("telegram:group:<chat>", "sorted set: the group's calls in the last minute (Telegram allows about 20)"),
+    (
+        "telegram:chat:<chat>",
+        "a chat's recent calls: a group's last minute (sorted set), a private chat's bucket (hash)",
+    ),
     ("telegram:ban:<chat>", "set while Telegram's flood ban of that chat lasts (expires with it)"),
 )
 
@@ -141,8 +144,8 @@ class RedisKeys:
     def telegram_budget(self) -> str:
         return f"{self.prefix}telegram:budget"
 
-    def telegram_group(self, chat_id: int) -> str:
-        return f"{self.prefix}telegram:group:{chat_id}"
+    def telegram_chat(self, chat_id: int) -> str:
+        return f"{self.prefix}telegram:chat:{chat_id}"
 
     def telegram_ban(self, chat_id: int) -> str:
         return f"{self.prefix}telegram:ban:{chat_id}"

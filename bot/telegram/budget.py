@@ -32,9 +32,14 @@ DEFAULT_CALLS_PER_SECOND = 25.0
 # Telegram counts calls in a rolling second: rate + burst must stay under 30 even when requests bunch up.
 DEFAULT_BURST = 1.0
 # About 20 messages a minute per group, shared by every topic, answer, notice and history page there;
-# counted over a rolling minute like Telegram does.
+# counted over a rolling minute like Telegram does (a second longer: our count starts when a call is
+# sent, Telegram's when it arrives).
 GROUP_CALLS_PER_MINUTE = 20
-GROUP_WINDOW_SECONDS = 60.0
+GROUP_WINDOW_SECONDS = 61.0
+# About one message a second per private chat, short bursts tolerated: a bucket a little smaller and
+# slower than Telegram's, shared by every answer and notice in that chat.
+PRIVATE_BURST = 2.0
+PRIVATE_CALLS_PER_SECOND = 1 / 1.05
 
 
 def is_group(chat_id: int | None) -> bool:
@@ -81,6 +86,7 @@ class CallBudget:
         self._queue = asyncio.Lock()
         self._group_limit = group_per_minute
         self._groups: dict[int, deque[float]] = {}
+        self._private: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._bans: dict[int, float] = {}
 
     def _refill(self) -> None:
@@ -105,7 +111,15 @@ class CallBudget:
                 room = window[0] + GROUP_WINDOW_SECONDS - now
             elif not window:
                 del self._groups[chat_id]
+        else:
+            tokens = self._private_tokens(chat_id, now)
+            if tokens < 1:
+                room = (1 - tokens) / PRIVATE_CALLS_PER_SECOND
         return max(ban, 0.0), room
+
+    def _private_tokens(self, chat_id: int, now: float) -> float:
+        tokens, at = self._private.get(chat_id, (PRIVATE_BURST, now))
+        return min(PRIVATE_BURST, tokens + (now - at) * PRIVATE_CALLS_PER_SECOND)
 
     async def acquire(self, chat_id: int | None = None, *, max_ban: float | None = None) -> bool:
         while True:
@@ -123,9 +137,12 @@ class CallBudget:
                 if any(self._chat_wait(chat_id)):
                     continue  # a ban or the group's last slot came while waiting for the budget
                 self._tokens -= 1
+                now = self._clock.now()
                 if is_group(chat_id):
                     assert chat_id is not None
-                    self._groups.setdefault(chat_id, deque()).append(self._clock.now())
+                    self._groups.setdefault(chat_id, deque()).append(now)
+                elif chat_id is not None:
+                    self._private[chat_id] = (self._private_tokens(chat_id, now) - 1, now)
                 return True
 
     async def flooded(self, chat_id: int, retry_after: float) -> None:
@@ -133,28 +150,36 @@ class CallBudget:
         self._bans[chat_id] = max(self._bans.get(chat_id, 0.0), until)
 
 
-# One round trip per call: the chat's ban, then its group's rolling minute, then the bot-wide token
-# bucket; a call is counted only when all three let it through. Time is Redis's own, so processes on
-# different machines agree. Returns {0, 0} (go), or {reason, milliseconds to wait}: 1 ban, 2 group, 3 bot.
+# One round trip per call: the chat's ban, then its own limit (a group's rolling minute, a private
+# chat's small bucket), then the bot-wide token bucket; a call is counted only when all three let it
+# through. Time is Redis's own, so processes on different machines agree. Returns {0, 0} (go), or
+# {reason, milliseconds to wait}: 1 ban, 2 the chat's limit, 3 the bot's budget.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ban = redis.call('PTTL', KEYS[3])
 if ban > 0 then return {1, ban} end
+local function bucket(key, rate, burst)
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  return math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+end
 local window = tonumber(ARGV[4])
-local grouped = ARGV[6] == '1'
-if grouped then
+local kind = ARGV[6]
+local chat_tokens = 0
+if kind == 'group' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
   if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
     local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
     return {2, math.max(1, tonumber(oldest[2]) + window - now)}
   end
+elseif kind == 'private' then
+  chat_tokens = bucket(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]))
+  if chat_tokens < 1 then return {2, math.max(1, math.ceil((1 - chat_tokens) * 1000 / tonumber(ARGV[7])))} end
 end
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+local rate = tonumber(ARGV[1])
+local tokens = bucket(KEYS[1], rate, tonumber(ARGV[2]))
 if tokens < 1 then
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
   redis.call('PEXPIRE', KEYS[1], 60000)
@@ -162,9 +187,12 @@ if tokens < 1 then
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', now)
 redis.call('PEXPIRE', KEYS[1], 60000)
-if grouped then
+if kind == 'group' then
   redis.call('ZADD', KEYS[2], now, ARGV[5])
   redis.call('PEXPIRE', KEYS[2], window)
+elseif kind == 'private' then
+  redis.call('HSET', KEYS[2], 'tokens', tostring(chat_tokens - 1), 'at', now)
+  redis.call('PEXPIRE', KEYS[2], 60000)
 end
 return {0, 0}
 """
@@ -199,6 +227,7 @@ class RedisCallBudget:
         self._keys = keys
         self._clock = clock
         self._args = (str(rate), str(burst), str(group_per_minute), str(int(GROUP_WINDOW_SECONDS * 1000)))
+        self._private_args = (str(PRIVATE_CALLS_PER_SECOND), str(PRIVATE_BURST))
         self._acquire = redis.register_script(_ACQUIRE)
         self._flooded = redis.register_script(_FLOODED)
         self._queue = asyncio.Lock()
@@ -206,9 +235,10 @@ class RedisCallBudget:
 
     async def _try(self, chat_id: int | None) -> tuple[int, float]:
         chat = chat_id if chat_id is not None else 0
-        keys = [self._keys.telegram_budget, self._keys.telegram_group(chat), self._keys.telegram_ban(chat)]
-        grouped = "1" if is_group(chat_id) else "0"
-        reason, wait_ms = await self._acquire(keys=keys, args=[*self._args, next(self._names), grouped])
+        kind = "none" if chat_id is None else "group" if is_group(chat_id) else "private"
+        keys = [self._keys.telegram_budget, self._keys.telegram_chat(chat), self._keys.telegram_ban(chat)]
+        args = [*self._args, next(self._names), kind, *self._private_args]
+        reason, wait_ms = await self._acquire(keys=keys, args=args)
         return int(reason), int(wait_ms) / 1000
 
     async def acquire(self, chat_id: int | None = None, *, max_ban: float | None = None) -> bool:

@@ -19,7 +19,10 @@ class FloodControl:
     * ``group_per_minute`` (chats with id < 0): at most N calls in any rolling 60 s window.
     * ``global_per_second``: at most N calls across all chats in any rolling 1 s window.
 
-    A refused call gets 429 with ``retry_after = ceil(seconds until allowed)`` (>= 1).
+    A refused call gets 429 with ``retry_after = ceil(seconds until allowed)`` (>= 1), and, as on
+    Telegram, that starts a ban of the chat: until it ends every counted call to that chat gets 429 with
+    the time that remains (``ban()`` imposes a long one, as Telegram sometimes does after a flood).
+    ``hammered[chat]`` counts the calls a bot made to a chat during its ban: a well-behaved bot makes none.
     """
 
     def __init__(
@@ -34,10 +37,22 @@ class FloodControl:
         self._private_buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._group_windows: dict[int, deque[float]] = {}
         self._global_window: deque[float] = deque()
+        self._bans: dict[int, float] = {}  # chat -> monotonic end of its ban
+        self.hammered: dict[int, int] = {}
+
+    def ban(self, chat_id: int, seconds: float) -> None:
+        """Ban the chat for `seconds` from now, as Telegram does after a flood (seconds to hours)."""
+        self._bans[chat_id] = time.monotonic() + seconds
+
+    def banned_for(self, chat_id: int) -> float:
+        return max(0.0, self._bans.get(chat_id, 0.0) - time.monotonic())
 
     def check(self, chat_id: int) -> None:
         """Raise the 429 a call to this chat would get now."""
         now = time.monotonic()
+        if (until := self._bans.get(chat_id, 0.0)) > now:
+            self.hammered[chat_id] = self.hammered.get(chat_id, 0) + 1
+            raise too_many_requests(max(1, math.ceil(until - now)))
         waits: list[float] = []
         if chat_id > 0 and self.private_interval:
             tokens = self._private_tokens(chat_id, now)
@@ -52,7 +67,9 @@ class FloodControl:
             if len(window) >= self.global_per_second:
                 waits.append(window[0] + 1.0 - now)
         if waits:
-            raise too_many_requests(max(1, math.ceil(max(waits))))
+            retry_after = max(1, math.ceil(max(waits)))
+            self._bans[chat_id] = now + retry_after
+            raise too_many_requests(retry_after)
 
     def consume(self, chat_id: int) -> None:
         """Count a call that went through."""
