@@ -23,6 +23,7 @@ from bot.clock import Clock
 from bot.config import Settings, StreamMode
 from bot.core import Core, build_core
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
+from bot.telegram import budget as limits
 from bot.telegram.budget import Budget, BudgetMiddleware, CallBudget, RedisCallBudget
 from bot.telegram.chat_action import TypingIndicator
 from bot.telegram.chat_admins import ChatAdmins
@@ -89,7 +90,12 @@ def build_app(
         default=DefaultBotProperties(link_preview_is_disabled=True),
     )
     # Telegram counts per bot token: with Redis, every process of the bot keeps to the same limits.
-    budget: Budget = CallBudget(clock) if settings.redis_url is None else RedisCallBudget(redis, keys, clock)
+    per_minute, window = limits.GROUP_CALLS_PER_MINUTE, limits.GROUP_WINDOW_SECONDS
+    budget: Budget = (
+        CallBudget(clock, group_per_minute=per_minute, group_window=window)
+        if settings.redis_url is None
+        else RedisCallBudget(redis, keys, clock, group_per_minute=per_minute, group_window=window)
+    )
     # Every message-sending call, whoever makes it, waits for the bot-wide budget and its chat's limits.
     bot.session.middleware(BudgetMiddleware(budget))
     outbox = Outbox(bot, budget, clock, max_flood_wait=settings.telegram_max_flood_wait)

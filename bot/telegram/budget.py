@@ -42,6 +42,9 @@ PRIVATE_BURST = 2.0
 PRIVATE_CALLS_PER_SECOND = 1 / 1.05
 
 
+_EPSILON = 1e-9  # float slack, so that sleeping exactly the computed wait is always enough
+
+
 def is_group(chat_id: int | None) -> bool:
     """Groups, supergroups and channels have negative ids; private chats positive ones."""
     return chat_id is not None and chat_id < 0
@@ -77,9 +80,11 @@ class CallBudget:
         burst: float | None = None,
         *,
         group_per_minute: int = GROUP_CALLS_PER_MINUTE,
+        group_window: float = GROUP_WINDOW_SECONDS,
     ) -> None:
         self._clock = clock
         self._rate = rate
+        self._group_window = group_window
         self._burst = burst if burst is not None else DEFAULT_BURST
         self._tokens = self._burst
         self._updated = clock.now()
@@ -105,15 +110,15 @@ class CallBudget:
         room = 0.0
         if is_group(chat_id):
             window = self._groups.setdefault(chat_id, deque())
-            while window and window[0] <= now - GROUP_WINDOW_SECONDS:
+            while window and window[0] <= now - self._group_window + _EPSILON:
                 window.popleft()
             if len(window) >= self._group_limit:
-                room = window[0] + GROUP_WINDOW_SECONDS - now
+                room = window[0] + self._group_window - now
             elif not window:
                 del self._groups[chat_id]
         else:
             tokens = self._private_tokens(chat_id, now)
-            if tokens < 1:
+            if tokens < 1 - _EPSILON:
                 room = (1 - tokens) / PRIVATE_CALLS_PER_SECOND
         return max(ban, 0.0), room
 
@@ -222,11 +227,12 @@ class RedisCallBudget:
         rate: float = DEFAULT_CALLS_PER_SECOND,
         burst: float = DEFAULT_BURST,
         group_per_minute: int = GROUP_CALLS_PER_MINUTE,
+        group_window: float = GROUP_WINDOW_SECONDS,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._clock = clock
-        self._args = (str(rate), str(burst), str(group_per_minute), str(int(GROUP_WINDOW_SECONDS * 1000)))
+        self._args = (str(rate), str(burst), str(group_per_minute), str(int(group_window * 1000)))
         self._private_args = (str(PRIVATE_CALLS_PER_SECOND), str(PRIVATE_BURST))
         self._acquire = redis.register_script(_ACQUIRE)
         self._flooded = redis.register_script(_FLOODED)

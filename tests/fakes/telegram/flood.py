@@ -16,7 +16,8 @@ class FloodControl:
 
     * ``private_interval`` (chats with id > 0): token bucket of ``PRIVATE_BURST`` (3) calls refilled at one
       call per ``private_interval`` seconds, i.e. short bursts pass, sustained rate is 1/interval.
-    * ``group_per_minute`` (chats with id < 0): at most N calls in any rolling 60 s window.
+    * ``group_per_minute`` (chats with id < 0): at most N calls in any rolling 60 s window
+      (``group_window``: tests may scale the minute down, with the bot's own window scaled alike).
     * ``global_per_second``: at most N calls across all chats in any rolling 1 s window.
 
     A refused call gets 429 with ``retry_after = ceil(seconds until allowed)`` (>= 1), and, as on
@@ -30,8 +31,10 @@ class FloodControl:
         private_interval: float | None = None,
         group_per_minute: int | None = None,
         global_per_second: int | None = None,
+        group_window: float = 60.0,
     ) -> None:
         self.private_interval = private_interval
+        self.group_window = group_window
         self.group_per_minute = group_per_minute
         self.global_per_second = global_per_second
         self._private_buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
@@ -59,9 +62,9 @@ class FloodControl:
             if tokens < 1:
                 waits.append((1 - tokens) * self.private_interval)
         if chat_id < 0 and self.group_per_minute:
-            window = self._window(self._group_windows.setdefault(chat_id, deque()), now, 60.0)
+            window = self._window(self._group_windows.setdefault(chat_id, deque()), now, self.group_window)
             if len(window) >= self.group_per_minute:
-                waits.append(window[0] + 60.0 - now)
+                waits.append(window[0] + self.group_window - now)
         if self.global_per_second:
             window = self._window(self._global_window, now, 1.0)
             if len(window) >= self.global_per_second:

@@ -128,13 +128,14 @@ class FakeTelegram:
         group_per_minute: int | None = None,
         global_per_second: int | None = None,
         local_server: bool = False,
+        group_window: float = 60.0,
     ) -> None:
         self.token = token
         # Acting as a local Bot API server (`telegram-bot-api --local`): webhooks over plain HTTP too.
         self.local_server = local_server
         self.bot_id = bot_id
         self.bot_username = bot_username
-        self.flood = FloodControl(private_interval, group_per_minute, global_per_second)
+        self.flood = FloodControl(private_interval, group_per_minute, global_per_second, group_window)
         self.base_url = ""
         self.calls: list[Call] = []
         # (json.dumps(scope, sort_keys=True), language_code or "") -> list of {command, description}
