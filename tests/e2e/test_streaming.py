@@ -83,7 +83,8 @@ async def test_draft_mode_streams_drafts_then_sends_the_answer(
     telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
 ) -> None:
     answer = "Drafts animate the answer as it grows, word after word, until it is sent for real."
-    yandex.script(Reply(text=answer, chunk_size=6, delay=0.04, first_delay=0.2))
+    # Slow enough for several drafts at Telegram's pace of about one call a second per chat.
+    yandex.script(Reply(text=answer, chunk_size=6, delay=0.3, first_delay=0.2))
     await run_bot(stream_mode="draft", stream_interval=0.1)
     question = telegram.user_message(CHAT, "show drafts")
     await telegram.wait_for_text(answer, CHAT)

@@ -376,7 +376,7 @@ class FakeTelegram:
         """The texts of the bot's messages in the chat (or topic) as they show now, oldest first."""
         return [m.text or "" for m in self.bot_messages(chat_id, message_thread_id)]
 
-    async def wait_for_text(self, expected: str, chat_id: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_for_text(self, expected: str, chat_id: int, timeout: float = 15.0) -> None:  # noqa: ASYNC109
         """Until one of the bot's messages in the chat shows exactly `expected`."""
         await self.wait_until(lambda: expected in self.bot_texts(chat_id), timeout=timeout)
 
@@ -399,8 +399,10 @@ class FakeTelegram:
         """Updates not yet confirmed by a getUpdates offset."""
         return list(self._updates)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Polls ``predicate`` every 10 ms; the explicit timeout gives a diagnostic instead of a bare hang."""
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:  # noqa: ASYNC109
+        """Polls ``predicate`` every 10 ms; the explicit timeout gives a diagnostic instead of a bare hang.
+
+        (15 s by default: with flood control on, a few messages to one chat take seconds, as on Telegram.)"""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() >= deadline:
