@@ -159,6 +159,7 @@ class FakeTelegram:
         self._drafts: dict[int, list[dict[str, Any]]] = {}
         self._blocked: set[int] = set()
         self._failures: list[_Failure] = []
+        self._drops: list[_Failure] = []
         self._too_many_requests = 0
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
@@ -444,11 +445,25 @@ class FakeTelegram:
 
     # ---------------------------------------------------------------- HTTP plumbing
 
+    def drop_next(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
+        """The next `times` calls of `method` (to `chat_id`) get no answer: the connection is dropped
+        before the call is handled (aiogram raises TelegramNetworkError)."""
+        self._drops.append(_Failure(method.lower(), ApiError(0, "connection dropped"), times, chat_id))
+
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._read_params(request)
         call = Call(method, params, time.monotonic())
         self.calls.append(call)
+        for drop in self._drops:
+            if drop.method == method.lower() and drop.chat_id in (None, params.get("chat_id")):
+                drop.times -= 1
+                if drop.times <= 0:
+                    self._drops.remove(drop)
+                call.status = -1
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)
         try:
             result = await self._dispatch(request.match_info["token"], method.lower(), params)
             call.status = 200
