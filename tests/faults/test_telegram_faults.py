@@ -201,3 +201,70 @@ async def test_fuzzed_updates_never_crash_and_get_at_most_one_reply(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
     assert telegram.flood_count() == 0
+
+
+# ------------------------------------------------------------------ model output that looks like markup
+
+MARKUP = (
+    'Raw HTML: <b>not bold</b>, <a href="tg://user?id=777">not a link</a> and <script>x()</script>.\n\n'
+    "MarkdownV2 control characters: _ * [ ] ( ) ~ ` > # + - = | { } . ! \\\\ and \\*escaped\\*.\n\n"
+    "A bare link tg://resolve?domain=evil and tg://user?id=42 stays text."
+)
+
+
+async def test_model_output_with_html_markdownv2_and_tg_links_is_shown_as_text(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
+) -> None:
+    yandex.script(Reply(text=MARKUP, chunk_size=7, delay=0.02))
+    await run_bot()
+    telegram.user_message(CHAT, "show me markup")
+    await telegram.wait_until(lambda: any("stays text" in text for text in telegram.bot_texts(CHAT)))
+    [reply] = telegram.bot_messages(CHAT)
+    shown = reply.text or ""
+    for visible in (
+        "<b>not bold</b>",
+        '<a href="tg://user?id=777">not a link</a>',
+        "<script>x()</script>",
+        "tg://resolve?domain=evil",
+        "tg://user?id=42",
+        "_ * [ ] ( ) ~ ` > # + - = | { } . !",
+    ):
+        assert visible in shown, f"{visible!r} is not shown as text in {shown!r}"
+    # Nothing the Markdown did not make: no links, mentions or formatting from the raw HTML.
+    assert [e for e in reply.entities if e["type"] in ("text_link", "text_mention", "url", "bold")] == []
+    # And the bot never sent markup for Telegram to parse (the fake refuses parse_mode outright).
+    assert all(not call.params.get("parse_mode") for call in telegram.calls)
+
+
+# ------------------------------------------------------------------------- many chats at once
+
+
+ANSWER = ("Answered: " + "streamed words " * 12).strip()
+
+
+async def test_sixty_chats_with_three_quick_messages_each_are_all_answered_without_a_429(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
+) -> None:
+    yandex.responder = lambda body: Reply(
+        text="Answered: " + "streamed words " * 12, chunk_size=12, delay=0.05
+    )
+    await run_bot(burst_seconds=0.5, queue_notice_seconds=0, rate_limit_per_minute=0)
+    chats = [6000 + n for n in range(60)]
+    for round_ in range(3):
+        for chat in chats:
+            telegram.user_message(chat, f"chat {chat} question {round_}")
+
+    def all_asked() -> bool:
+        asked = " ".join(str(request.body["input"]) for request in yandex.requests)
+        return all(f"chat {chat} question {round_}" in asked for chat in chats for round_ in range(3))
+
+    await yandex.wait_until(all_asked, timeout=150)
+
+    def all_shown() -> bool:  # every answer the model wrote shows in full (bursts may have merged)
+        shown = sum(telegram.bot_texts(chat).count(ANSWER) for chat in chats)
+        return shown == len(yandex.requests)
+
+    await telegram.wait_until(all_shown, timeout=150)
+    assert all(ANSWER in telegram.bot_texts(chat) for chat in chats)
+    assert len(yandex.requests) >= 60
+    assert telegram.flood_count() == 0
