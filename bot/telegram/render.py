@@ -135,11 +135,11 @@ def _entity_end(
     # Entities carried over from before `start` (clipped into this part) count as well.
     carried = sum(1 for e in rendered.entities if e.offset < low < e.offset + e.length)
     later = [offset for offset in starts if offset >= low and offset < units[hard]]
-    room = max_entities - carried
+    room = max(max_entities - carried, 0)
     if len(later) <= room:
         return hard
     # The part must end before the first entity it has no room for.
-    stop_unit = later[max(room, 0)]
+    stop_unit = later[room]
     end = bisect.bisect_right(units, stop_unit) - 1  # the character where that entity begins
     return max(end, start + 1)
 

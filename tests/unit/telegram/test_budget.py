@@ -4,6 +4,7 @@ in memory (fake clock) and in Redis, shared by several processes (here: several 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 from redis.asyncio import Redis
@@ -60,7 +61,7 @@ async def test_private_chats_get_a_small_burst_then_about_one_call_a_second() ->
         await budget.acquire(PRIVATE)
         times.append(clock.now() - 100.0)
     assert times[:2] == [0, 0]
-    assert all(later - earlier >= 1.0 for earlier, later in zip(times[1:], times[2:], strict=False))
+    assert all(later - earlier >= 1.0 for earlier, later in itertools.pairwise(times[1:]))
 
 
 async def test_processes_share_a_groups_minute_through_redis(redis: Redis, keys: RedisKeys) -> None:
