@@ -101,7 +101,8 @@ async def test_a_burst_of_messages_is_one_turn(
 async def test_a_long_wait_in_the_queue_is_announced_once(
     telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
 ) -> None:
-    yandex.script(Reply(text="Slow first answer, done.", chunk_size=2, delay=0.1), "Quick second answer.")
+    # Slow enough that the notice gets its turn in the chat's pace (about a call a second) while it waits.
+    yandex.script(Reply(text="Slow first answer, done.", chunk_size=2, delay=0.4), "Quick second answer.")
     await run_bot(queue_notice_seconds=0.4)
     telegram.user_message(CHAT, "first")
     await telegram.wait_until(lambda: len(yandex.requests) == 1)
