@@ -6,6 +6,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -21,6 +22,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.assistant.modes import ModeBook, builtin_modes, load_modes
 from bot.assistant.speech import recognition_language
 from bot.assistant.yandex_sdk import DEFAULT_GRPC_ENDPOINT
+
+OFFICIAL_BOT_API = "https://api.telegram.org"
+
+
+def is_official_bot_api(url: str) -> bool:
+    """Whether `url` is Telegram's own Bot API server (which wants HTTPS webhooks), not a local one."""
+    host = (urlsplit(url.strip()).hostname or "").lower().rstrip(".")
+    return host == "api.telegram.org"
+
 
 # Telegram's rule for setWebhook's secret_token.
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -67,8 +77,11 @@ class Settings(BaseSettings):
 
     # Telegram
     bot_token: SecretStr
-    telegram_api_url: str = "https://api.telegram.org"
+    telegram_api_url: str = OFFICIAL_BOT_API
     telegram_timeout: Annotated[float, Field(gt=0)] = 30.0
+    # How long an answer waits out Telegram's flood bans of its chat (in all) before giving up showing it;
+    # the answer is in the thread either way.
+    telegram_max_flood_wait: Annotated[float, Field(ge=0, le=86400)] = 300.0
 
     # Yandex AI Studio
     yandex_api_key: SecretStr | None = None
@@ -222,12 +235,20 @@ class Settings(BaseSettings):
 
     @field_validator("webhook_url")
     @classmethod
-    def _webhook_https(cls, value: str | None) -> str | None:
+    def _webhook_https(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.strip():
             return None  # WEBHOOK_URL= (empty) means polling, like leaving it out
-        if value is not None and not value.startswith("https://"):
-            raise ValueError("must be an https:// URL (Telegram delivers webhooks over HTTPS only)")
-        return value
+        if value is None or value.startswith("https://"):
+            return value
+        local_server = not is_official_bot_api(str(info.data.get("telegram_api_url") or OFFICIAL_BOT_API))
+        if value.startswith("http://") and local_server:
+            return value  # a local Bot API server delivers over plain HTTP, to any address and port
+        if value.startswith("http://"):
+            raise ValueError(
+                "must be an https:// URL: api.telegram.org delivers webhooks over HTTPS only "
+                "(http:// works with a local Bot API server, TELEGRAM_API_URL)"
+            )
+        raise ValueError("must be an https:// URL (or http:// with a local Bot API server)")
 
     @field_validator("webhook_secret")
     @classmethod

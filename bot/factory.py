@@ -24,7 +24,8 @@ from bot.config import Settings, StreamMode
 from bot.core import Core, build_core
 from bot.health import PROBE_TIMEOUT_SECONDS, HealthCheck
 from bot.metrics import Metrics
-from bot.telegram.budget import BudgetMiddleware, CallBudget
+from bot.telegram import budget as limits
+from bot.telegram.budget import Budget, BudgetMiddleware, CallBudget, RedisCallBudget
 from bot.telegram.call_metrics import CallMetrics
 from bot.telegram.chat_action import TypingIndicator
 from bot.telegram.chat_admins import ChatAdmins
@@ -95,12 +96,18 @@ def build_app(
         session=session,
         default=DefaultBotProperties(link_preview_is_disabled=True),
     )
-    budget = CallBudget(clock)
+    # Telegram counts per bot token: with Redis, every process of the bot keeps to the same limits.
+    per_minute, window = limits.GROUP_CALLS_PER_MINUTE, limits.GROUP_WINDOW_SECONDS
+    budget: Budget = (
+        CallBudget(clock, group_per_minute=per_minute, group_window=window)
+        if settings.redis_url is None
+        else RedisCallBudget(redis, keys, clock, group_per_minute=per_minute, group_window=window)
+    )
     # Counted first, so the count sees every call as Telegram answered it.
     bot.session.middleware(CallMetrics(core.metrics))
-    # Every message-sending call, whoever makes it, waits for the bot-wide budget.
+    # Every message-sending call, whoever makes it, waits for the bot-wide budget and its chat's limits.
     bot.session.middleware(BudgetMiddleware(budget))
-    outbox = Outbox(bot, budget, clock)
+    outbox = Outbox(bot, budget, clock, max_flood_wait=settings.telegram_max_flood_wait)
     typing = TypingIndicator(bot, clock)
     retry_buttons = RetryButtons(redis, keys=keys, ttl_seconds=settings.thread_ttl_seconds)
     streamers = ReplyStreamers(

@@ -49,6 +49,15 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
         "counter of arrivals, for callers of the quota that give no arrival time (the bot always does)",
     ),
     ("quota:moved", "pub/sub channel: the generation line moved (a slot freed, someone admitted or left)"),
+    (
+        "telegram:budget",
+        "hash: the bot-wide token bucket of Telegram calls (tokens, time), shared by all processes",
+    ),
+    (
+        "telegram:chat:<chat>",
+        "a chat's recent calls: a group's last minute (sorted set), a private chat's bucket (hash)",
+    ),
+    ("telegram:ban:<chat>", "set while Telegram's flood ban of that chat lasts (expires with it)"),
 )
 
 
@@ -142,3 +151,13 @@ class RedisKeys:
     @property
     def quota_moved(self) -> str:
         return f"{self.prefix}quota:moved"
+
+    @property
+    def telegram_budget(self) -> str:
+        return f"{self.prefix}telegram:budget"
+
+    def telegram_chat(self, chat_id: int) -> str:
+        return f"{self.prefix}telegram:chat:{chat_id}"
+
+    def telegram_ban(self, chat_id: int) -> str:
+        return f"{self.prefix}telegram:ban:{chat_id}"

@@ -50,9 +50,19 @@ async def redis(redis_prefix: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+# Telegram's flood limits, on in every e2e test (a fake is never kinder than the service): about one call
+# a second per private chat (bursts of 3), 20 a minute per group, 30 a second per bot.
+FLOOD_LIMITS: dict[str, Any] = {"private_interval": 1.0, "group_per_minute": 20, "global_per_second": 30}
+
+
 @pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
+async def telegram(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API with flood control on; a test opts out only with a reason:
+    ``@pytest.mark.flood_control_off("why")``."""
+    marker = request.node.get_closest_marker("flood_control_off")
+    if marker is not None:
+        assert marker.args and str(marker.args[0]).strip(), "flood_control_off needs a reason"
+    fake = FakeTelegram() if marker is not None else FakeTelegram(**FLOOD_LIMITS)
     await fake.start()
     yield fake
     await fake.stop()

@@ -1,57 +1,270 @@
-"""The bot-wide budget of Telegram calls, shared by every answer streaming at once."""
+"""What Telegram allows the bot to send: the bot-wide budget, each group's pace and flood bans.
+
+Telegram counts per bot token, so these limits are the same for every process of one bot: with Redis they
+live there (`RedisCallBudget`, one Lua round trip per call); the embedded store keeps them in memory
+(`CallBudget`), where there is only one process anyway.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
+from redis.asyncio import Redis
 
 from bot.clock import Clock
+from bot.keys import RedisKeys
 
 # Telegram allows about 30 messages per second per bot (edits included); staying below leaves room for
 # commands, chat actions and other processes' bursts.
 DEFAULT_CALLS_PER_SECOND = 25.0
 # Telegram counts calls in a rolling second: rate + burst must stay under 30 even when requests bunch up.
 DEFAULT_BURST = 1.0
+# About 20 messages a minute per group, shared by every topic, answer, notice and history page there;
+# counted over a rolling minute like Telegram does (a second longer: our count starts when a call is
+# sent, Telegram's when it arrives).
+GROUP_CALLS_PER_MINUTE = 20
+GROUP_WINDOW_SECONDS = 61.0
+# About one message a second per private chat, short bursts tolerated: a bucket a little smaller and
+# slower than Telegram's, shared by every answer and notice in that chat.
+PRIVATE_BURST = 2.0
+PRIVATE_CALLS_PER_SECOND = 1 / 1.05
+
+
+_EPSILON = 1e-9  # float slack, so that sleeping exactly the computed wait is always enough
+
+
+def is_group(chat_id: int | None) -> bool:
+    """Groups, supergroups and channels have negative ids; private chats positive ones."""
+    return chat_id is not None and chat_id < 0
+
+
+class Budget(Protocol):
+    """The limits every Telegram call of the bot keeps to."""
+
+    async def acquire(self, chat_id: int | None = None, *, max_ban: float | None = None) -> bool:
+        """Wait until a call to `chat_id` may go out: its flood ban is over, its group has room in the
+        rolling minute, and the bot-wide budget has a call. False, without waiting, when the chat's ban
+        lasts longer than `max_ban` seconds."""
+        ...
+
+    async def flooded(self, chat_id: int, retry_after: float) -> None:
+        """Telegram answered 429: nothing goes to that chat, from any answer or process, until then."""
+        ...
 
 
 class CallBudget:
-    """A token bucket: `rate` calls per second on average, at most `burst` at once.
+    """The limits in memory, for one process: a token bucket for the bot (`rate` calls per second on
+    average, at most `burst` at once), a rolling window per group, and each chat's ban.
 
-    Waiters are served first come, first served (one asyncio.Lock queue), so when many chats stream at
-    once each gets its turn in order rather than the fastest ones starving the rest. Callers render their
-    frame after `acquire()` returns, so the wait never makes a frame stale.
+    Waiters for the bot-wide budget are served first come, first served (one asyncio.Lock queue), so when
+    many chats stream at once each gets its turn in order rather than the fastest ones starving the rest.
+    Callers render their frame after `acquire()` returns, so the wait never makes a frame stale.
     """
 
     def __init__(
-        self, clock: Clock, rate: float = DEFAULT_CALLS_PER_SECOND, burst: float | None = None
+        self,
+        clock: Clock,
+        rate: float = DEFAULT_CALLS_PER_SECOND,
+        burst: float | None = None,
+        *,
+        group_per_minute: int = GROUP_CALLS_PER_MINUTE,
+        group_window: float = GROUP_WINDOW_SECONDS,
     ) -> None:
         self._clock = clock
         self._rate = rate
+        self._group_window = group_window
         self._burst = burst if burst is not None else DEFAULT_BURST
         self._tokens = self._burst
         self._updated = clock.now()
         self._queue = asyncio.Lock()
+        self._group_limit = group_per_minute
+        self._groups: dict[int, deque[float]] = {}
+        self._private: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
+        self._bans: dict[int, float] = {}
 
     def _refill(self) -> None:
         now = self._clock.now()
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
 
-    async def acquire(self) -> None:
-        async with self._queue:
-            self._refill()
-            if self._tokens < 1:
-                await self._clock.sleep((1 - self._tokens) / self._rate)
+    def _chat_wait(self, chat_id: int | None) -> tuple[float, float]:
+        """(seconds of ban left, seconds until the group has room)."""
+        if chat_id is None:
+            return 0.0, 0.0
+        now = self._clock.now()
+        ban = self._bans.get(chat_id, 0.0) - now
+        if ban <= 0:
+            self._bans.pop(chat_id, None)
+        room = 0.0
+        if is_group(chat_id):
+            window = self._groups.setdefault(chat_id, deque())
+            while window and window[0] <= now - self._group_window + _EPSILON:
+                window.popleft()
+            if len(window) >= self._group_limit:
+                room = window[0] + self._group_window - now
+            elif not window:
+                del self._groups[chat_id]
+        else:
+            tokens = self._private_tokens(chat_id, now)
+            if tokens < 1 - _EPSILON:
+                room = (1 - tokens) / PRIVATE_CALLS_PER_SECOND
+        return max(ban, 0.0), room
+
+    def _private_tokens(self, chat_id: int, now: float) -> float:
+        tokens, at = self._private.get(chat_id, (PRIVATE_BURST, now))
+        return min(PRIVATE_BURST, tokens + (now - at) * PRIVATE_CALLS_PER_SECOND)
+
+    async def acquire(self, chat_id: int | None = None, *, max_ban: float | None = None) -> bool:
+        while True:
+            ban, room = self._chat_wait(chat_id)
+            if max_ban is not None and ban > max_ban:
+                return False
+            if ban > 0 or room > 0:
+                await self._clock.sleep(max(ban, room))
+                continue
+            async with self._queue:
                 self._refill()
-            self._tokens -= 1
+                if self._tokens < 1:
+                    await self._clock.sleep((1 - self._tokens) / self._rate)
+                    self._refill()
+                if any(self._chat_wait(chat_id)):
+                    continue  # a ban or the group's last slot came while waiting for the budget
+                self._tokens -= 1
+                now = self._clock.now()
+                if is_group(chat_id):
+                    assert chat_id is not None
+                    self._groups.setdefault(chat_id, deque()).append(now)
+                elif chat_id is not None:
+                    self._private[chat_id] = (self._private_tokens(chat_id, now) - 1, now)
+                return True
+
+    async def flooded(self, chat_id: int, retry_after: float) -> None:
+        until = self._clock.now() + retry_after
+        self._bans[chat_id] = max(self._bans.get(chat_id, 0.0), until)
+
+
+# One round trip per call: the chat's ban, then its own limit (a group's rolling minute, a private
+# chat's small bucket), then the bot-wide token bucket; a call is counted only when all three let it
+# through. Time is Redis's own, so processes on different machines agree. Returns {0, 0} (go), or
+# {reason, milliseconds to wait}: 1 ban, 2 the chat's limit, 3 the bot's budget.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ban = redis.call('PTTL', KEYS[3])
+if ban > 0 then return {1, ban} end
+local function bucket(key, rate, burst)
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  return math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+end
+local window = tonumber(ARGV[4])
+local kind = ARGV[6]
+local chat_tokens = 0
+if kind == 'group' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    return {2, math.max(1, tonumber(oldest[2]) + window - now)}
+  end
+elseif kind == 'private' then
+  chat_tokens = bucket(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]))
+  if chat_tokens < 1 then return {2, math.max(1, math.ceil((1 - chat_tokens) * 1000 / tonumber(ARGV[7])))} end
+end
+local rate = tonumber(ARGV[1])
+local tokens = bucket(KEYS[1], rate, tonumber(ARGV[2]))
+if tokens < 1 then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+  redis.call('PEXPIRE', KEYS[1], 60000)
+  return {3, math.max(1, math.ceil((1 - tokens) * 1000 / rate))}
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', now)
+redis.call('PEXPIRE', KEYS[1], 60000)
+if kind == 'group' then
+  redis.call('ZADD', KEYS[2], now, ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], window)
+elseif kind == 'private' then
+  redis.call('HSET', KEYS[2], 'tokens', tostring(chat_tokens - 1), 'at', now)
+  redis.call('PEXPIRE', KEYS[2], 60000)
+end
+return {0, 0}
+"""
+# A ban only ever grows: a shorter retry_after seen later does not end a longer one early.
+_FLOODED = """
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], 1, 'PX', ms) end
+return 1
+"""
+
+_BAN, _GROUP, _BOT = 1, 2, 3
+
+
+class RedisCallBudget:
+    """The same limits kept in Redis, so every process of the bot shares them (Telegram counts per token).
+
+    Within a process, waiters for the bot-wide budget still queue first come, first served; a chat that
+    waits for its ban or its group's minute waits outside that queue and holds nobody else up.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        clock: Clock,
+        *,
+        rate: float = DEFAULT_CALLS_PER_SECOND,
+        burst: float = DEFAULT_BURST,
+        group_per_minute: int = GROUP_CALLS_PER_MINUTE,
+        group_window: float = GROUP_WINDOW_SECONDS,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._clock = clock
+        self._args = (str(rate), str(burst), str(group_per_minute), str(int(group_window * 1000)))
+        self._private_args = (str(PRIVATE_CALLS_PER_SECOND), str(PRIVATE_BURST))
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._flooded = redis.register_script(_FLOODED)
+        self._queue = asyncio.Lock()
+        self._names = (f"{uuid.uuid4().hex[:12]}:{number}" for number in itertools.count())
+
+    async def _try(self, chat_id: int | None) -> tuple[int, float]:
+        chat = chat_id if chat_id is not None else 0
+        kind = "none" if chat_id is None else "group" if is_group(chat_id) else "private"
+        keys = [self._keys.telegram_budget, self._keys.telegram_chat(chat), self._keys.telegram_ban(chat)]
+        args = [*self._args, next(self._names), kind, *self._private_args]
+        reason, wait_ms = await self._acquire(keys=keys, args=args)
+        return int(reason), int(wait_ms) / 1000
+
+    async def acquire(self, chat_id: int | None = None, *, max_ban: float | None = None) -> bool:
+        while True:
+            async with self._queue:
+                while True:
+                    reason, wait = await self._try(chat_id)
+                    if reason != _BOT:
+                        break
+                    await self._clock.sleep(wait)  # the bot's budget: wait in line, keeping our place
+            if reason == _BAN and max_ban is not None and wait > max_ban:
+                return False
+            if reason in (_BAN, _GROUP):
+                await self._clock.sleep(wait)
+                continue
+            return True
+
+    async def flooded(self, chat_id: int, retry_after: float) -> None:
+        ms = max(1, int(retry_after * 1000))
+        await self._flooded(keys=[self._keys.telegram_ban(chat_id)], args=[ms])
 
 
 # Calls that do not count against Telegram's message budget (reading, polling, chat actions, set-up).
@@ -93,7 +306,7 @@ class BudgetMiddleware(BaseRequestMiddleware):
     bot-wide limit while many answers stream.
     """
 
-    def __init__(self, budget: CallBudget) -> None:
+    def __init__(self, budget: Budget) -> None:
         self._budget = budget
 
     async def __call__(
@@ -103,6 +316,15 @@ class BudgetMiddleware(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         name: Any = getattr(method, "__api_method__", "")
-        if name not in _FREE_METHODS and not _prepaid.get():
-            await self._budget.acquire()
-        return await make_request(bot, method)
+        if name in _FREE_METHODS:
+            return await make_request(bot, method)
+        chat = getattr(method, "chat_id", None)
+        chat_id = chat if isinstance(chat, int) else None
+        if not _prepaid.get():
+            await self._budget.acquire(chat_id)
+        try:
+            return await make_request(bot, method)
+        except TelegramRetryAfter as error:
+            if chat_id is not None:  # whoever made the call, the whole bot now leaves that chat alone
+                await self._budget.flooded(chat_id, error.retry_after)
+            raise

@@ -22,7 +22,7 @@ class Result(Enum):
 
     OK = auto()
     NOT_MODIFIED = auto()  # Telegram already shows exactly this: success
-    BAD_ENTITIES = auto()  # our formatting was refused: send plain text instead
+    BAD_ENTITIES = auto()  # our formatting was refused (malformed, too many): send plain text instead
     MESSAGE_GONE = auto()  # the message to edit was deleted: send a new one
     REFUSED = auto()  # any other 400 (drafts refused in this chat, …)
     FLOODED = auto()  # 429: the chat is paused for a while
@@ -53,7 +53,7 @@ def _bad_request(message: str) -> Result:
     problem = message.lower()
     if "message is not modified" in problem:
         return Result.NOT_MODIFIED
-    if "can't parse entities" in problem:
+    if "can't parse entities" in problem or "entities_too_long" in problem:
         return Result.BAD_ENTITIES
     if "message to edit not found" in problem:
         return Result.MESSAGE_GONE

@@ -6,6 +6,7 @@ so nothing the model writes can break or inject formatting.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -15,6 +16,9 @@ from telegramify_markdown import MessageEntity, convert, utf16_len
 from telegramify_markdown.converter import STANDARD_OPTIONS
 
 TELEGRAM_TEXT_LIMIT = 4096
+# Telegram honours about 100 entities per message and silently ignores the rest: a message needing more
+# would lose its later links and code spans, so messages are split by entity count too.
+TELEGRAM_ENTITY_LIMIT = 100
 _MAX_HTML_PASSES = 64
 
 
@@ -98,24 +102,46 @@ _BOUNDARIES = (
 )
 
 
-def split_rendered(rendered: Rendered, limit: int = TELEGRAM_TEXT_LIMIT) -> list[Rendered]:
-    """Split into messages of at most `limit` UTF-16 units, at the cleanest boundary that fits.
+def split_rendered(
+    rendered: Rendered, limit: int = TELEGRAM_TEXT_LIMIT, max_entities: int = TELEGRAM_ENTITY_LIMIT
+) -> list[Rendered]:
+    """Split into messages of at most `limit` UTF-16 units and `max_entities` entities, at the cleanest
+    boundary that fits.
 
     The parts concatenate to exactly the original text; entities that cross a split (a code block, a bold
     run) are clipped into both parts, so each message renders on its own.
     """
-    if rendered.length <= limit:
+    if rendered.length <= limit and len(rendered.entities) <= max_entities:
         return [rendered] if rendered.text else []
     text = rendered.text
     units = _utf16_prefix(text)
+    starts = sorted(entity.offset for entity in rendered.entities)
     parts: list[Rendered] = []
     start = 0
     while start < len(text):
-        fits = units[len(text)] - units[start] <= limit
-        cut = len(text) if fits else _best_cut(text, units, start, limit)
+        hard = _hard_end(units, start, limit)
+        hard = min(hard, _entity_end(rendered, units, starts, start, hard, max_entities))
+        cut = len(text) if hard == len(text) else _best_cut(text, start, hard)
         parts.append(_slice(rendered, units, start, cut))
         start = cut
     return parts
+
+
+def _entity_end(
+    rendered: Rendered, units: list[int], starts: list[int], start: int, hard: int, max_entities: int
+) -> int:
+    """The furthest end (a character index <= hard) of a part from `start` with at most `max_entities`."""
+    low = units[start]
+    # Entities carried over from before `start` (clipped into this part) count as well.
+    carried = sum(1 for e in rendered.entities if e.offset < low < e.offset + e.length)
+    later = [offset for offset in starts if offset >= low and offset < units[hard]]
+    room = max(max_entities - carried, 0)
+    if len(later) <= room:
+        return hard
+    # The part must end before the first entity it has no room for.
+    stop_unit = later[room]
+    end = bisect.bisect_right(units, stop_unit) - 1  # the character where that entity begins
+    return max(end, start + 1)
 
 
 def _utf16_prefix(text: str) -> list[int]:
@@ -128,18 +154,20 @@ def _utf16_prefix(text: str) -> list[int]:
     return units
 
 
-def _best_cut(text: str, units: list[int], start: int, limit: int) -> int:
-    # The furthest character index whose UTF-16 end still fits.
-    hard = start
+def _hard_end(units: list[int], start: int, limit: int) -> int:
+    """The furthest character index whose UTF-16 end still fits `limit` units from `start`."""
     budget = units[start] + limit
-    low, high = start, len(text)
+    low, high = start, len(units) - 1
     while low < high:
         middle = (low + high + 1) // 2
         if units[middle] <= budget:
             low = middle
         else:
             high = middle - 1
-    hard = max(low, start + 1)
+    return max(low, start + 1)
+
+
+def _best_cut(text: str, start: int, hard: int) -> int:
     window = text[start:hard]
     # A boundary in the first quarter would leave a stub message; prefer a lesser boundary further on.
     floor = len(window) // 4

@@ -20,7 +20,7 @@ from aiogram.types import InlineKeyboardMarkup, InputFile, Message, ReplyParamet
 from bot.clock import Clock
 from bot.log_context import ChatRef
 from bot.target import ChatTarget
-from bot.telegram.budget import CallBudget
+from bot.telegram.budget import Budget
 from bot.telegram.calls import ChatCaller
 from bot.telegram.errors import Result
 from bot.telegram.pacing import Pacer
@@ -28,8 +28,10 @@ from bot.telegram.render import Rendered
 
 log = logging.getLogger(__name__)
 
-# One-off messages wait out a flood-control pause this long at most; a longer one is reported instead.
+# One-off messages wait out a flood-control pause this long at most (and never longer than
+# TELEGRAM_MAX_FLOOD_WAIT); a longer one is reported instead.
 MAX_FLOOD_WAIT_SECONDS = 60.0
+DEFAULT_MAX_FLOOD_WAIT_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +55,14 @@ class Sender:
     def target(self) -> ChatTarget:
         return self._target
 
-    async def ready(self) -> None:
+    @property
+    def banned(self) -> bool:
+        """A flood ban outlasted the bound: this sender sends nothing more (the answer is in the thread)."""
+        return self._caller.banned
+
+    async def ready(self) -> bool:
         """Wait for the chat's pace and the bot-wide budget now, so the next call goes out at once."""
-        await self._caller.ready()
+        return await self._caller.ready()
 
     def reply_parameters(self) -> ReplyParameters | None:
         """Reply to the user's message, still sending if they deleted it meanwhile."""
@@ -212,12 +219,21 @@ class Sender:
 
 
 class Outbox:
-    """Makes the senders: every one shares the bot-wide call budget; each gets its own chat pace."""
+    """Makes the senders: every one shares the bot's limits (the bot-wide budget, each group's minute,
+    flood bans); each gets its own pace for what it sends."""
 
-    def __init__(self, bot: Bot, budget: CallBudget, clock: Clock) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        budget: Budget,
+        clock: Clock,
+        *,
+        max_flood_wait: float = DEFAULT_MAX_FLOOD_WAIT_SECONDS,
+    ) -> None:
         self._bot = bot
         self._budget = budget
         self._clock = clock
+        self._max_flood_wait = max_flood_wait
 
     @property
     def bot(self) -> Bot:
@@ -229,15 +245,14 @@ class Outbox:
 
     def to(self, target: ChatTarget) -> Sender:
         """A sender for one-off messages: sent at once, waiting out flood pauses of up to a minute."""
-        return self._sender(target, 0.0, MAX_FLOOD_WAIT_SECONDS)
+        return self._sender(target, 0.0, min(MAX_FLOOD_WAIT_SECONDS, self._max_flood_wait))
 
     def streaming(self, target: ChatTarget, *, interval: float) -> Sender:
-        """A sender for a streamed answer: calls at least `interval` apart; its final frame waits out any
-        flood pause."""
-        return self._sender(target, interval, None)
+        """A sender for a streamed answer: calls at least `interval` apart; its final frame waits out
+        flood pauses of up to TELEGRAM_MAX_FLOOD_WAIT in all."""
+        return self._sender(target, interval, self._max_flood_wait)
 
-    def _sender(self, target: ChatTarget, interval: float, max_flood_wait: float | None) -> Sender:
+    def _sender(self, target: ChatTarget, interval: float, max_flood_wait: float) -> Sender:
         pacer = Pacer(interval, self._clock)
-        return Sender(
-            self._bot, target, ChatCaller(pacer, self._budget, self._clock, max_flood_wait=max_flood_wait)
-        )
+        caller = ChatCaller(pacer, self._budget, self._clock, target.chat_id, max_flood_wait=max_flood_wait)
+        return Sender(self._bot, target, caller)

@@ -59,7 +59,8 @@ class ReplySurface:
 
     async def ready(self) -> None:
         """Wait for this chat's pace and the bot-wide budget before building the next frame."""
-        await self._sender.ready()
+        if not await self._sender.ready():
+            self.unreachable = self.unreachable or self._sender.banned
 
     @property
     def drafts(self) -> bool:
@@ -109,7 +110,7 @@ class ReplySurface:
             log.warning("drafts refused in %s; editing a reply instead", ChatRef(self.target.chat_id))
             self._draft_id = None
             return not part.text or await self._sync(index, part, button=True, final=False)
-        self.unreachable = result is Result.UNREACHABLE
+        self.unreachable = result is Result.UNREACHABLE or self._sender.banned
         return False
 
     async def _sync(self, index: int, part: Rendered, *, button: bool, final: bool) -> bool:
@@ -117,30 +118,46 @@ class ReplySurface:
         if index < len(self._shown) and self._shown[index] == wanted:
             return True
         markup = self._stop_markup() if button else None
+        fresh = False  # the final frame was already tried as a message of its own
+        reply = True  # a new message replies to the question, unless sending the reply was refused
+        stale: int | None = None  # a message the final frame could not be shown in, left with old text
         while True:
             message_id = self._message_ids[index] if index < len(self._message_ids) else None
             if message_id is not None:
                 result = await self._sender.edit(message_id, part, markup=markup, final=final)
             else:
-                result = await self._send(index, part, markup, final=final)
+                result = await self._send(index, part, markup, final=final, reply=reply)
             if result.shown:
                 self._shown[index] = wanted
+                if stale is not None:
+                    await self._sender.delete(stale)  # the text now shows in the new message only
                 return True
             if result is Result.MESSAGE_GONE:
                 self._message_ids[index] = None  # the user deleted it: send the part anew
                 continue
-            if final and result is Result.REFUSED:
+            if final and result in (Result.REFUSED, Result.BAD_ENTITIES):
                 # The final text must reach the user: plain text first, then a message of its own.
                 if not self._sender.plain and part.entities:
+                    log.warning("chat %s refused the final frame; sending it as plain text", self.target.key)
                     self._sender.plain = True
                     continue
-                if message_id is not None:
+                if not fresh:
                     log.warning(
-                        "chat %s refused an edit of the final frame; sending it anew", self.target.chat_id
+                        "chat %s refused the final frame; sending it as a new message", self.target.key
                     )
-                    self._message_ids[index] = None
+                    fresh = True
+                    if message_id is not None:
+                        stale = message_id
+                        self._message_ids[index] = None
+                    else:
+                        reply = False
                     continue
-            self.unreachable = result is Result.UNREACHABLE
+                log.error(
+                    "could not deliver the final answer to chat %s: Telegram refused it as formatted text, "
+                    "as plain text and as a new message (the answer is kept in the thread)",
+                    self.target.key,
+                )
+            self.unreachable = result is Result.UNREACHABLE or self._sender.banned
             return False
 
     def _stop_markup(self) -> InlineKeyboardMarkup:
@@ -149,9 +166,16 @@ class ReplySurface:
         return keyboard.as_markup()
 
     async def _send(
-        self, index: int, part: Rendered, markup: InlineKeyboardMarkup | None, *, final: bool
+        self,
+        index: int,
+        part: Rendered,
+        markup: InlineKeyboardMarkup | None,
+        *,
+        final: bool,
+        reply: bool = True,
     ) -> Result:
-        sent = await self._sender.send(part, reply=not self.has_messages, markup=markup, final=final)
+        reply = reply and not self.has_messages
+        sent = await self._sender.send(part, reply=reply, markup=markup, final=final)
         if sent.message_id is not None:
             while len(self._message_ids) <= index:
                 self._message_ids.append(None)

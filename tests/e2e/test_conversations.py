@@ -101,7 +101,8 @@ async def test_a_burst_of_messages_is_one_turn(
 async def test_a_long_wait_in_the_queue_is_announced_once(
     telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
 ) -> None:
-    yandex.script(Reply(text="Slow first answer, done.", chunk_size=2, delay=0.1), "Quick second answer.")
+    # Slow enough that the notice gets its turn in the chat's pace (about a call a second) while it waits.
+    yandex.script(Reply(text="Slow first answer, done.", chunk_size=2, delay=0.4), "Quick second answer.")
     await run_bot(queue_notice_seconds=0.4)
     telegram.user_message(CHAT, "first")
     await telegram.wait_until(lambda: len(yandex.requests) == 1)
@@ -367,12 +368,13 @@ async def test_many_quick_messages_keep_their_order(
     telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
 ) -> None:
     yandex.responder = lambda body: Reply(text=f"re: {body['input'][-1]['content']}", chunk_size=50)
-    await run_bot()
+    await run_bot(queue_notice_seconds=0)  # at Telegram's pace the last ones wait long enough for a notice
     questions = [f"question {number}" for number in range(8)]
     for question in questions:
         telegram.user_message(CHAT, question)
     await telegram.wait_until(
-        lambda: len(telegram.bot_messages(CHAT)) == 8 and "re: question 7" in telegram.bot_texts(CHAT)
+        lambda: len(telegram.bot_messages(CHAT)) == 8 and "re: question 7" in telegram.bot_texts(CHAT),
+        timeout=60,  # eight answers with their ↻ buttons, at Telegram's pace of about one call a second
     )
     asked = [request.body["input"][-1]["content"] for request in yandex.requests]
     assert asked == questions

@@ -83,7 +83,8 @@ async def test_draft_mode_streams_drafts_then_sends_the_answer(
     telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
 ) -> None:
     answer = "Drafts animate the answer as it grows, word after word, until it is sent for real."
-    yandex.script(Reply(text=answer, chunk_size=6, delay=0.04, first_delay=0.2))
+    # Slow enough for several drafts at Telegram's pace of about one call a second per chat.
+    yandex.script(Reply(text=answer, chunk_size=6, delay=0.3, first_delay=0.2))
     await run_bot(stream_mode="draft", stream_interval=0.1)
     question = telegram.user_message(CHAT, "show drafts")
     await telegram.wait_for_text(answer, CHAT)
@@ -234,3 +235,80 @@ async def test_minimal_event_streams_work(
     await run_bot()
     telegram.user_message(CHAT, "minimal")
     await telegram.wait_for_text("Only deltas and completed.", CHAT)
+
+
+# ------------------------------------------------------------- the final frame always reaches the user
+
+
+async def test_entities_too_long_on_the_final_frame_sends_it_as_plain_text(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
+) -> None:
+    answer = "Some **bold** words and `code` in an answer that is refused with its formatting."
+    yandex.script(Reply(text=answer, chunk_size=8, delay=0.02))
+    telegram.fail_next(
+        "editMessageText",
+        error_code=400,
+        description="Bad Request: ENTITIES_TOO_LONG",
+        times=1000,
+        when=lambda params: bool(params.get("entities")),
+    )
+    await run_bot()
+    telegram.user_message(CHAT, "format it")
+    shown = render_markdown(answer).text
+    await telegram.wait_until(lambda: telegram.bot_texts(CHAT) == [shown], timeout=10)
+
+
+async def test_an_unrecognised_refusal_of_the_final_edit_sends_a_new_message_instead(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = "An answer whose message Telegram will not let us edit, for a reason we never heard of."
+    yandex.script(Reply(text=answer, chunk_size=8, delay=0.05))
+    await run_bot()
+    question = telegram.user_message(CHAT, "edit fails")
+    await telegram.wait_until(lambda: len(telegram.bot_messages(CHAT)) == 1)
+    telegram.fail_next(
+        "editMessageText", error_code=400, description="Bad Request: SOMETHING_NEW_IN_BOT_API", times=1000
+    )
+    await telegram.wait_until(lambda: telegram.bot_texts(CHAT) == [answer], timeout=10)
+    [reply] = telegram.bot_messages(CHAT)  # the stale half-written message is gone: shown once
+    assert reply.reply_to_message_id == question["message_id"]
+    assert "sending it as a new message" in caplog.text
+
+
+async def test_a_closed_topic_gives_up_with_one_log_line_and_keeps_the_answer(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = "Nobody can read this in a closed topic."
+    yandex.script(Reply(text=answer))
+    telegram.fail_next("sendMessage", error_code=400, description="Bad Request: TOPIC_CLOSED", times=1000)
+    app = await run_bot()
+    telegram.user_message(
+        GROUP,
+        "@test_assistant_bot are you there?",
+        chat_type="supergroup",
+        message_thread_id=7,
+        entities=[{"type": "mention", "offset": 0, "length": 19}],
+    )
+    history = await saved_thread(app.store, f"{GROUP}:7", 2)
+    assert history[-1].text == answer
+    sends = telegram.calls_of("sendMessage", GROUP)
+    # (formatted, then plain when it had entities), then a new message without the reply; no more.
+    assert all(call.status == 400 for call in sends) and len(sends) <= 3
+    assert not sends[-1].params.get("reply_parameters"), "the last try is a new message, not a reply"
+    assert caplog.text.count("could not deliver the final answer") == 1
+
+
+async def test_an_answer_full_of_links_and_code_loses_no_formatting(
+    telegram: FakeTelegram, yandex: FakeYandex, run_bot: BotRunner
+) -> None:
+    # 300 entities in under 4096 characters: as one message Telegram would drop 200 of them.
+    answer = "\n".join(f"{n}: [doc](https://example.com/{n}) `c{n}`" for n in range(150))
+    yandex.script(Reply(text=answer, chunk_size=400, delay=0.01))
+    await run_bot()
+    telegram.user_message(CHAT, "links please")
+    expected = [part.text.strip() for part in split_rendered(render_markdown(answer))]
+    await telegram.wait_until(lambda: telegram.bot_texts(CHAT) == expected, timeout=15)
+    assert len(expected) >= 3
+    assert telegram.ignored_entities == []
+    links = [e for m in telegram.bot_messages(CHAT) for e in m.entities if e["type"] == "text_link"]
+    assert len(links) == 150

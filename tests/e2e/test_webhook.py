@@ -337,9 +337,73 @@ def test_webhook_url_without_a_secret_is_a_settings_error(make_settings: Setting
 
     with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
         make_settings(webhook_url=WEBHOOK_URL, webhook_secret="has spaces and a ü")
-    with pytest.raises(SettingsError, match="WEBHOOK_URL"):
-        make_settings(webhook_url="http://bot.example.com/hook", webhook_secret=SECRET)
     assert make_settings(webhook_url="", webhook_secret="").webhook_url is None  # empty: polling
+
+
+def test_http_webhook_url_needs_a_local_bot_api_server(make_settings: SettingsFactory) -> None:
+    official = {"telegram_api_url": "https://api.telegram.org", "webhook_secret": SECRET}
+    with pytest.raises(SettingsError, match="WEBHOOK_URL") as caught:
+        make_settings(webhook_url="http://bot.example.com/hook", **official)
+    assert "HTTPS only" in str(caught.value) and "local Bot API server" in str(caught.value)
+    with pytest.raises(SettingsError, match="WEBHOOK_URL"):
+        make_settings(webhook_url="ftp://bot.example.com/hook", webhook_secret=SECRET)
+    assert make_settings(webhook_url=WEBHOOK_URL, **official).webhook_url == WEBHOOK_URL
+
+    # Any other server is a local Bot API server: plain HTTP on any address and port is fine there.
+    local = make_settings(
+        telegram_api_url="http://10.0.0.5:8081",
+        webhook_url="http://10.0.0.7:9000/hook",
+        webhook_secret=SECRET,
+    )
+    assert local.webhook_url == "http://10.0.0.7:9000/hook"
+
+
+async def test_webhook_over_plain_http_with_a_local_bot_api_server(
+    yandex: FakeYandex, make_settings: SettingsFactory, services: Services, http: aiohttp.ClientSession
+) -> None:
+    local = FakeTelegram(local_server=True)
+    await local.start()
+    try:
+        port = closed_port()
+        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        settings = make_settings(
+            bot_token=local.token,
+            telegram_api_url=local.base_url,
+            webhook_url=url,
+            webhook_secret=SECRET,
+            webhook_host="127.0.0.1",
+            webhook_port=port,
+        )
+        yandex.script("Delivered over plain HTTP.")
+        service = await services.start(settings, webhook=True)
+        await local.wait_until(lambda: bool(local.calls_of("setWebhook")))
+        [call] = local.calls_of("setWebhook")
+        assert call.status == 200 and local.webhook_url == url == webhook_address(service)
+
+        # The local server posts to exactly the URL it was given.
+        update = question(local, CHAT, "over http?")
+        async with http.post(
+            local.webhook_url, data=json.dumps(update), headers={SECRET_HEADER: SECRET}
+        ) as response:
+            assert response.status == 200
+        await local.wait_until(lambda: local.bot_texts(CHAT) == ["Delivered over plain HTTP."], timeout=10)
+    finally:
+        await services.stop_all()
+        await local.stop()
+
+
+async def test_the_official_server_refuses_a_plain_http_webhook(telegram: FakeTelegram) -> None:
+    """The fake keeps api.telegram.org's rule, so the settings check above guards a real refusal."""
+    async with aiohttp.ClientSession() as session:
+        for url, error in (
+            ("http://127.0.0.1:8080/hook", "An HTTPS URL must be provided"),
+            ("https://bot.example.com:8080/hook", "only on ports 80, 88, 443 or 8443"),
+        ):
+            api = f"{telegram.base_url}/bot{telegram.token}/setWebhook"
+            async with session.post(api, json={"url": url}) as response:
+                body = await response.json()
+            assert response.status == 400 and error in body["description"]
+    assert telegram.webhook_url == ""
 
 
 def test_python_m_bot_exits_2_naming_webhook_secret(tmp_path: Any) -> None:

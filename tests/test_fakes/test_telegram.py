@@ -396,3 +396,15 @@ async def test_send_voice_and_photo_multipart(bot: Bot, fake: FakeTelegram) -> N
     fake.block_chat(CHAT)
     with pytest.raises(TelegramForbiddenError):
         await bot.send_voice(CHAT, BufferedInputFile(b"OggS", filename="a.ogg"))
+
+
+async def test_entities_beyond_the_100th_are_silently_ignored(bot: Bot, fake: FakeTelegram) -> None:
+    text = " ".join(f"w{n}" for n in range(150))
+    entities = [
+        MessageEntity(type="bold", offset=text.index(f"w{n} ") if n < 149 else len(text) - 4, length=2)
+        for n in range(150)
+    ]
+    message = await bot.send_message(CHAT, text, entities=entities)  # no error, as in Telegram
+    assert len(message.entities or []) == 100
+    assert len(fake.bot_messages(CHAT)[0].entities) == 100
+    assert fake.ignored_entities == [(CHAT, 50)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,7 @@ class _Failure:
     error: ApiError
     times: int
     chat_id: int | None
+    when: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclass

@@ -21,13 +21,14 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from tests.fakes.telegram.errors import ApiError, bad_request
 from tests.fakes.telegram.flood import FloodControl
 from tests.fakes.telegram.records import Call, SentMessage, _Failure, _StoredFile
-from tests.fakes.telegram.text import parse_formatted, utf16_len
+from tests.fakes.telegram.text import ignored_entities, parse_formatted, utf16_len
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -136,17 +137,23 @@ class FakeTelegram:
         private_interval: float | None = None,
         group_per_minute: int | None = None,
         global_per_second: int | None = None,
+        local_server: bool = False,
+        group_window: float = 60.0,
     ) -> None:
         self.token = token
+        # Acting as a local Bot API server (`telegram-bot-api --local`): webhooks over plain HTTP too.
+        self.local_server = local_server
         self.bot_id = bot_id
         self.bot_username = bot_username
-        self.flood = FloodControl(private_interval, group_per_minute, global_per_second)
+        self.flood = FloodControl(private_interval, group_per_minute, global_per_second, group_window)
         self.base_url = ""
         self.calls: list[Call] = []
         # (json.dumps(scope, sort_keys=True), language_code or "") -> list of {command, description}
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self.callback_answers: list[dict[str, Any]] = []
         self.webhook_url = ""
+        # (chat id, how many) for every call whose entities beyond the 100th were silently dropped.
+        self.ignored_entities: list[tuple[int, int]] = []
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 1
         self._update_event = asyncio.Event()
@@ -162,6 +169,7 @@ class FakeTelegram:
         self._drafts: dict[int, list[dict[str, Any]]] = {}
         self._blocked: set[int] = set()
         self._failures: list[_Failure] = []
+        self._drops: list[_Failure] = []
         self._too_many_requests = 0
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
@@ -436,7 +444,7 @@ class FakeTelegram:
         """The texts of the bot's messages in the chat (or topic) as they show now, oldest first."""
         return [m.text or "" for m in self.bot_messages(chat_id, message_thread_id)]
 
-    async def wait_for_text(self, expected: str, chat_id: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_for_text(self, expected: str, chat_id: int, timeout: float = 15.0) -> None:  # noqa: ASYNC109
         """Until one of the bot's messages in the chat shows exactly `expected`."""
         await self.wait_until(lambda: expected in self.bot_texts(chat_id), timeout=timeout)
 
@@ -459,8 +467,10 @@ class FakeTelegram:
         """Updates not yet confirmed by a getUpdates offset."""
         return list(self._updates)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Polls ``predicate`` every 10 ms; the explicit timeout gives a diagnostic instead of a bare hang."""
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:  # noqa: ASYNC109
+        """Polls ``predicate`` every 10 ms; the explicit timeout gives a diagnostic instead of a bare hang.
+
+        (15 s by default: with flood control on, a few messages to one chat take seconds, as on Telegram.)"""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() >= deadline:
@@ -483,12 +493,16 @@ class FakeTelegram:
         retry_after: int | None = None,
         times: int = 1,
         chat_id: int | None = None,
+        when: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
+        """The next `times` calls of `method` (to `chat_id`, and for which `when(params)` holds) fail."""
         error = ApiError(error_code, description, retry_after)
-        self._failures.append(_Failure(method.lower(), error, times, chat_id))
+        self._failures.append(_Failure(method.lower(), error, times, chat_id, when))
 
     def _take_failure(self, method: str, params: dict[str, Any]) -> ApiError | None:
         for failure in self._failures:
+            if failure.when is not None and not failure.when(params):
+                continue
             if failure.method == method and failure.chat_id in (None, params.get("chat_id")):
                 failure.times -= 1
                 if failure.times <= 0:
@@ -498,11 +512,25 @@ class FakeTelegram:
 
     # ---------------------------------------------------------------- HTTP plumbing
 
+    def drop_next(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
+        """The next `times` calls of `method` (to `chat_id`) get no answer: the connection is dropped
+        before the call is handled (aiogram raises TelegramNetworkError)."""
+        self._drops.append(_Failure(method.lower(), ApiError(0, "connection dropped"), times, chat_id))
+
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._read_params(request)
         call = Call(method, params, time.monotonic())
         self.calls.append(call)
+        for drop in self._drops:
+            if drop.method == method.lower() and drop.chat_id in (None, params.get("chat_id")):
+                drop.times -= 1
+                if drop.times <= 0:
+                    self._drops.remove(drop)
+                call.status = -1
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)
         try:
             result = await self._dispatch(request.match_info["token"], method.lower(), params)
             call.status = 200
@@ -692,6 +720,13 @@ class FakeTelegram:
         self._sent[(chat_id, sent.message_id)] = sent
         return msg
 
+    def _honoured(self, entities: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Telegram keeps the first 100 entities and silently drops the rest; the fake notes the loss."""
+        kept, lost = ignored_entities(entities)
+        if lost:
+            self.ignored_entities.append((int(params.get("chat_id") or 0), lost))
+        return kept
+
     def _editable(self, params: dict[str, Any]) -> tuple[SentMessage, dict[str, Any]]:
         if "inline_message_id" in params:
             raise bad_request("MESSAGE_ID_INVALID")
@@ -761,9 +796,15 @@ class FakeTelegram:
         return True
 
     def _set_webhook(self, params: dict[str, Any]) -> bool:
-        url = params.get("url") or ""
-        if url and not url.startswith("https://"):
-            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        url = str(params.get("url") or "")
+        if url and not self.local_server:
+            # api.telegram.org: HTTPS only, on one of four ports (a local server takes any URL).
+            if not url.startswith("https://"):
+                raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+            if (urlsplit(url).port or 443) not in (80, 88, 443, 8443):
+                raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+        elif url and not url.startswith(("http://", "https://")):
+            raise bad_request("bad webhook: Wrong HTTP URL specified")
         self.webhook_url = url
         return True
 
@@ -808,6 +849,7 @@ class FakeTelegram:
         text, entities = parse_formatted(
             str(params.get("text") or ""), params.get("entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if not text:
             raise bad_request("message text is empty")
         if utf16_len(text) > MAX_TEXT:
@@ -838,6 +880,7 @@ class FakeTelegram:
         text, entities = parse_formatted(
             str(params.get("text") or ""), params.get("entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if not text:
             raise bad_request("message text is empty")
         if utf16_len(text) > MAX_TEXT:
@@ -912,6 +955,7 @@ class FakeTelegram:
         text, entities = parse_formatted(
             str(params.get("text") or ""), params.get("entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if utf16_len(text) > MAX_TEXT:
             raise bad_request("message is too long")
         self._drafts.setdefault(chat_id, []).append(
@@ -989,6 +1033,7 @@ class FakeTelegram:
         caption, entities = parse_formatted(
             str(params.get("caption") or ""), params.get("caption_entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if utf16_len(caption) > MAX_CAPTION:
             raise bad_request("message caption is too long")
         markup = self._check_markup(params.get("reply_markup"))

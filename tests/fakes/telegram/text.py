@@ -17,6 +17,8 @@ KNOWN_ENTITY_TYPES = frozenset({
     "url", "email", "phone_number", "date_time",
 })
 # fmt: on
+# Telegram honours this many entities of a message and silently ignores the rest (no error).
+MAX_ENTITIES = 100
 
 
 def utf16_len(text: str) -> int:
@@ -72,8 +74,17 @@ def _trim(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str
 
 
 def parse_formatted(text: str, entities: Any, parse_mode: Any) -> tuple[str, list[dict[str, Any]]]:
-    """The text and its entities as the server keeps them; a `parse_mode` is refused (see above)."""
+    """The text and its entities as the server keeps them; a `parse_mode` is refused (see above).
+
+    Entities beyond `MAX_ENTITIES` are dropped without an error, as Telegram does: `ignored_entities`
+    tells how many a call lost (tests read it through `FakeTelegram.ignored_entities`)."""
     if parse_mode:
         raise bad_request(f"parse_mode {parse_mode!r} is not accepted from this bot (model output is data)")
     parsed = validate_entities(text, entities) if entities is not None else []
-    return _trim(text, parsed)
+    text, kept = _trim(text, parsed)
+    return text, kept
+
+
+def ignored_entities(entities: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The entities Telegram honours, and how many it silently ignores."""
+    return entities[:MAX_ENTITIES], max(0, len(entities) - MAX_ENTITIES)

@@ -70,3 +70,27 @@ def test_split_counts_utf16_like_telegram() -> None:
     emoji = "😀" * 3000  # 6000 UTF-16 units, 3000 Python characters
     parts = split_rendered(Rendered(emoji))
     assert len(parts) == 2 and all(utf16_len(part.text) <= 4096 for part in parts)
+
+
+def test_split_keeps_every_message_within_telegrams_entity_limit() -> None:
+    # 300 links and code spans in a text shorter than 4096 characters: one message would lose 200.
+    markdown = "\n".join(f"{n}: [doc](https://example.com/{n}) `c{n}`" for n in range(150))
+    rendered = render_markdown(markdown)
+    assert rendered.length <= 4096 and len(rendered.entities) == 300
+    parts = split_rendered(rendered)
+    assert len(parts) >= 3
+    assert all(len(part.entities) <= 100 for part in parts)
+    assert "".join(part.text for part in parts) == rendered.text
+    assert sum(len(part.entities) for part in parts) == 300  # no entity lost, none cut in two
+    assert all(part.text.endswith("\n") or part is parts[-1] for part in parts), "split at line ends"
+
+
+@settings(max_examples=150, deadline=None)
+@given(MARKDOWN, st.integers(min_value=3, max_value=12))  # (entities nest at most 2 deep here)
+def test_split_by_entity_count_loses_nothing(markdown: str, max_entities: int) -> None:
+    rendered = render_markdown(markdown)
+    parts = split_rendered(rendered, max_entities=max_entities)
+    assert "".join(part.text for part in parts) == rendered.text
+    for part in parts:
+        assert entities_fit(part)
+        assert len(part.entities) <= max_entities

@@ -44,7 +44,7 @@ def test_any_chunking_ends_with_exactly_the_rendered_answer(
     answer = markdown * 40  # long enough to cross the 4096 limit often
     bot = RecordingBot()
     clock = FakeClock()
-    caller = ChatCaller(Pacer(0.5, clock), CallBudget(clock), clock)
+    caller = ChatCaller(Pacer(0.5, clock), CallBudget(clock), clock, 1, max_flood_wait=300)
     sender = Sender(bot, ChatTarget(1, True, reply_to_message_id=1), caller)  # type: ignore[arg-type]
     surface = ReplySurface(sender, stop_label="Stop", draft_id=7 if drafts else None)
     typing = TypingIndicator(bot, clock)  # type: ignore[arg-type]

@@ -47,7 +47,9 @@ class TimedBot(RecordingBot):
 
 def make_streamer(bot: TimedBot, texts: Texts = ENGLISH) -> ReplyStreamer:
     clock = SystemClock()
-    caller = ChatCaller(Pacer(0.01, clock), CallBudget(clock, rate=1000, burst=10), clock)
+    caller = ChatCaller(
+        Pacer(0.01, clock), CallBudget(clock, rate=1000, burst=10), clock, 1, max_flood_wait=300
+    )
     sender = Sender(bot, ChatTarget(1, True, reply_to_message_id=1), caller)  # type: ignore[arg-type]
     surface = ReplySurface(sender, stop_label="Stop")
     return ReplyStreamer(surface, texts, clock=clock, typing=TypingIndicator(bot, clock))  # type: ignore[arg-type]
@@ -149,7 +151,9 @@ async def test_waiting_chats_share_a_pace_of_notices_front_first() -> None:
     bots = [TimedBot() for _ in range(5)]
     streamers = []
     for bot in bots:
-        caller = ChatCaller(Pacer(0.01, clock), CallBudget(clock, rate=1000, burst=10), clock)
+        caller = ChatCaller(
+            Pacer(0.01, clock), CallBudget(clock, rate=1000, burst=10), clock, 1, max_flood_wait=300
+        )
         sender = Sender(bot, ChatTarget(1, True, reply_to_message_id=1), caller)  # type: ignore[arg-type]
         streamers.append(
             ReplyStreamer(
