@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import uuid
 from collections import deque
 from collections.abc import Iterator
@@ -22,9 +23,14 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.clock import Clock
 from bot.keys import RedisKeys
+from bot.outage import OutageLog
+
+log = logging.getLogger(__name__)
 
 # Telegram allows about 30 messages per second per bot (edits included); staying below leaves room for
 # commands, chat actions and other processes' bursts.
@@ -216,6 +222,10 @@ class RedisCallBudget:
 
     Within a process, waiters for the bot-wide budget still queue first come, first served; a chat that
     waits for its ban or its group's minute waits outside that queue and holds nobody else up.
+
+    While Redis is unreachable the process keeps to the same limits on its own (an in-memory
+    `CallBudget` that also learns every ban), so an outage slows nothing that was already streaming and
+    never sends faster than one process may; the shared count resumes when Redis is back.
     """
 
     def __init__(
@@ -238,6 +248,10 @@ class RedisCallBudget:
         self._flooded = redis.register_script(_FLOODED)
         self._queue = asyncio.Lock()
         self._names = (f"{uuid.uuid4().hex[:12]}:{number}" for number in itertools.count())
+        self._local = CallBudget(
+            clock, rate, burst, group_per_minute=group_per_minute, group_window=group_window
+        )
+        self._outage = OutageLog(log, "the shared Telegram limits in Redis")
 
     async def _try(self, chat_id: int | None) -> tuple[int, float]:
         chat = chat_id if chat_id is not None else 0
@@ -248,6 +262,15 @@ class RedisCallBudget:
         return int(reason), int(wait_ms) / 1000
 
     async def acquire(self, chat_id: int | None = None, *, max_ban: float | None = None) -> bool:
+        try:
+            granted = await self._acquire_shared(chat_id, max_ban)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            self._outage.failed(error)
+            return await self._local.acquire(chat_id, max_ban=max_ban)
+        self._outage.ok()
+        return granted
+
+    async def _acquire_shared(self, chat_id: int | None, max_ban: float | None) -> bool:
         while True:
             async with self._queue:
                 while True:
@@ -263,8 +286,12 @@ class RedisCallBudget:
             return True
 
     async def flooded(self, chat_id: int, retry_after: float) -> None:
+        await self._local.flooded(chat_id, retry_after)
         ms = max(1, int(retry_after * 1000))
-        await self._flooded(keys=[self._keys.telegram_ban(chat_id)], args=[ms])
+        try:
+            await self._flooded(keys=[self._keys.telegram_ban(chat_id)], args=[ms])
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            self._outage.failed(error)
 
 
 # Calls that do not count against Telegram's message budget (reading, polling, chat actions, set-up).

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import time
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.clock import SystemClock
@@ -105,3 +106,29 @@ async def test_processes_share_flood_bans_and_the_bot_wide_budget_through_redis(
     await asyncio.gather(*(send((first, second)[n % 2], 1000 + n) for n in range(20)))
     assert max(times) - min(times) >= 1.7
     assert within(times, 1.0) <= 11
+
+
+async def test_without_redis_a_process_keeps_to_the_limits_on_its_own(
+    keys: RedisKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on port 9: every script call fails at once, as during a Redis restart.
+    unreachable = Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)
+    clock = FakeClock()
+    budget = RedisCallBudget(
+        unreachable, keys, clock, rate=1000, burst=10, group_per_minute=3, group_window=10
+    )
+    try:
+        await budget.flooded(PRIVATE, 30.0)  # learnt locally even though Redis did not take it
+        assert await budget.acquire(PRIVATE, max_ban=5.0) is False
+        times: list[float] = []
+
+        async def send() -> None:
+            assert await budget.acquire(GROUP) is True
+            times.append(round(clock.now() - 100.0, 6))
+
+        await asyncio.gather(*(send() for _ in range(4)))
+        assert sorted(times) == [0, 0, 0, 10]  # the group's minute, kept in memory
+    finally:
+        await unreachable.aclose()
+    lost = [r.getMessage() for r in caplog.records if "shared Telegram limits" in r.getMessage()]
+    assert len(lost) == 1 and "lost" in lost[0], lost
