@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -52,9 +51,9 @@ from bench.streaming import (
     ROOT,
     SETTLE_SECONDS,
     STARTUP_TIMEOUT,
-    TOKEN,
     Child,
     _loadavg,
+    bot_env,
     clean_redis,
     cpu_seconds,
     get_json,
@@ -67,7 +66,16 @@ from bench.streaming import (
 )
 
 
-def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, quota: int, burst: float = 0.0) -> dict[str, Any]:
+def analyse(
+    tg: dict[str, Any],
+    ya: dict[str, Any],
+    n: int,
+    quota: int,
+    burst: float = 0.0,
+    groups: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """The quota figures; with `groups` (chat -> a name, e.g. the bot process that got its update) also
+    the wait and the start-order displacement per group, to see whether one group is served first."""
     full = tg["answer_norm_len"]
     delivered = {int(k): v for k, v in tg["delivered_at"].items()}
     arrivals = sorted(
@@ -142,9 +150,21 @@ def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, quota: int, burst: f
                 ),
             }
         )
+    by_group: dict[str, dict[str, Any]] = {}
+    for name in sorted(set((groups or {}).values())):
+        members = [chat for chat in started if (groups or {}).get(chat) == name]
+        moved = [started.index(chat) - rank[chat] for chat in members]
+        by_group[name] = {
+            "chats": len(members),
+            "wait_p50": percentile([waits[chat] for chat in members], 50),
+            "wait_p95": percentile([waits[chat] for chat in members], 95),
+            "displacement_mean": sum(moved) / len(moved) if moved else None,
+            "displacement_max_abs": max((abs(d) for d in moved), default=None),
+        }
     return {
         "answers_complete": len(done),
         "failed": n - len(done),
+        "by_group": by_group,
         "yandex_requests": len(ya["starts"]),
         "yandex_429": (ya.get("quota") or {}).get("rejected", 0),
         "yandex_peak_streams": (ya.get("quota") or {}).get("peak"),
@@ -215,20 +235,7 @@ async def run_once(n: int, args: argparse.Namespace) -> dict[str, Any]:
             workdir,
         )
         children.append(yandex)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONPATH": str(ROOT),
-            "BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_info["api"],
-            "YANDEX_API_KEY": "test-api-key",
-            "YANDEX_FOLDER_ID": "b1gtestfolder",
-            "YANDEX_BASE_URL": ya_info["api"],
-            "REDIS_URL": args.redis_url,
-            "REDIS_PREFIX": prefix,
-            "LOG_LEVEL": "WARNING",
-            "BURST_SECONDS": str(args.burst),
-        }
+        env = bot_env(tg_info, ya_info, args.redis_url, prefix, extra={"BURST_SECONDS": str(args.burst)})
         if args.bot_quota:
             env["YANDEX_MAX_CONCURRENT_GENERATIONS"] = str(args.bot_quota)
         bot_log = RESULTS / f"{run_id}.bot.log"

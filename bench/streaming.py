@@ -293,6 +293,31 @@ async def get_json(http: aiohttp.ClientSession, url: str, payload: Any = None) -
         return await response.json()
 
 
+def bot_env(
+    tg_info: dict[str, str],
+    ya_info: dict[str, str],
+    redis_url: str,
+    prefix: str,
+    bot_path: Path = ROOT,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of a benchmarked `python -m bot`: nothing inherited but PATH and HOME."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": str(bot_path),
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": tg_info["api"],
+        "YANDEX_API_KEY": "test-api-key",
+        "YANDEX_FOLDER_ID": "b1gtestfolder",
+        "YANDEX_BASE_URL": ya_info["api"],
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": prefix,
+        "LOG_LEVEL": "WARNING",
+        **(extra or {}),
+    }
+
+
 async def clean_redis(url: str, prefix: str) -> int:
     from redis.asyncio import Redis
 
@@ -357,21 +382,14 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
             workdir,
         )
         children.append(yandex)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONPATH": str(opts.bot_path),
-            "BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_info["api"],
-            "YANDEX_API_KEY": "test-api-key",
-            "YANDEX_FOLDER_ID": "b1gtestfolder",
-            "YANDEX_BASE_URL": ya_info["api"],
-            "REDIS_URL": opts.redis_url,
-            "REDIS_PREFIX": prefix,
-            "STREAM_INTERVAL": str(opts.interval),
-            "LOG_LEVEL": "WARNING",
-            **opts.extra_env,
-        }
+        env = bot_env(
+            tg_info,
+            ya_info,
+            opts.redis_url,
+            prefix,
+            opts.bot_path,
+            {"STREAM_INTERVAL": str(opts.interval), **opts.extra_env},
+        )
         bot_log = opts.results / f"{run_id}.bot.log"
         # cwd is an empty directory so that no stray .env file changes the configuration.
         bot = await spawn("bot", [PYTHON, "-m", "bot"], bot_log, env=env, cwd=workdir)

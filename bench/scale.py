@@ -1,0 +1,564 @@
+"""Scale-out benchmark: K bot processes in webhook mode behind a load balancer, one Redis, N chats at once.
+
+    .venv/bin/python -m bench.scale --processes 1 2 4 --chats 1000 [--duplicate] [--quota 10] [--own-redis]
+
+The harness of bench/streaming.py, in webhook mode. The Telegram fake (flood control on: 1 msg/s per private
+chat with a burst of 3, 20/min per group, 30/s per bot) and the Yandex fake each run in their own process
+(bench/fake_server.py). K real ``python -m bot`` processes run with WEBHOOK_URL/WEBHOOK_SECRET set, each
+listening on its own loopback port, all with the same REDIS_URL and a unique REDIS_PREFIX. The Telegram
+fake POSTs every update (as Telegram does after setWebhook: the secret header, at most 40 connections,
+re-delivery when not answered 200) to a small load balancer in this harness, which forwards each POST to
+one process, round robin; with ``--duplicate`` each update also goes to the next process (two different
+processes when K > 1), at the same time, as a retry behind a load balancer would.
+
+N private chats each send one question, all injected at once; the Yandex fake answers each with the
+streaming benchmark's ~1,550-character answer (token-sized chunks by default). With ``--quota Q`` the
+Yandex fake refuses more than Q generations at once (429, its folder quota) and every bot process runs with
+YANDEX_MAX_CONCURRENT_GENERATIONS=Q; bench/quota.py's fairness figures are then reported too, by process.
+
+Measured per run (see bench/streaming.py for display lag and first sign; first sign starts when the
+Telegram fake starts the webhook POST):
+
+* answers done, duplicates shown (extra bot messages showing the answer in a chat: must be 0) and chats
+  whose question was streamed by the model twice;
+* Telegram 429s; display lag p50/p95/p99 and its ratio to the K = 1 run of the same N and mode;
+* CPU per answer summed over the K bot processes; each process's peak RSS (VmHWM) and
+  (sampled peak RSS - idle RSS) / the answers it was given;
+* Redis CPU (INFO cpu used_cpu_sys + used_cpu_user, after - before) and Redis commands per answer (INFO
+  commandstats calls, after - before, over N). On a shared Redis these include other clients' work:
+  ``--own-redis`` starts a private redis-server for the run so that they are the bots' alone.
+
+``--tracemalloc`` runs process 0 under tracemalloc (bench/traced_bot.py) and writes the allocation sites
+that grew most between idle and the moment most streams were open to bench/results/<run>.tracemalloc.txt.
+
+Results: a table on stdout, JSON in bench/results/scale-<time>.json. Every process is killed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bench import quota as quota_bench
+from bench.answer import ANSWER
+from bench.fake_server import SECRET_HEADER
+from bench.streaming import (
+    CHUNK_SIZES,
+    FIRST_CHAT,
+    PYTHON,
+    RESULTS,
+    ROOT,
+    SETTLE_SECONDS,
+    Child,
+    _loadavg,
+    analyse,
+    bot_env,
+    clean_redis,
+    cpu_seconds,
+    get_json,
+    machine,
+    memory_kib,
+    spawn,
+    spawn_fake,
+)
+
+WEBHOOK_URL = "https://bench.invalid/telegram/webhook"  # what setWebhook registers; the fake POSTs to the LB
+WEBHOOK_PATH = "/telegram/webhook"
+WEBHOOK_SECRET = "bench_Webhook-secret"
+STARTUP_TIMEOUT = 120.0  # K processes importing aiogram at once on a loaded 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------------- load balancer
+
+
+class LoadBalancer:
+    """Telegram's side of the webhook: forwards each POST to one bot process round robin (two with
+    `duplicate`, at the same time) and answers with the best status; remembers who got which update."""
+
+    def __init__(self, duplicate: bool) -> None:
+        self.duplicate = duplicate
+        self.targets: list[str] = []
+        self.assigned: dict[int, list[int]] = {}  # update_id -> indexes of the processes it went to
+        self.statuses: Counter[int] = Counter()
+        self._next = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=400), timeout=aiohttp.ClientTimeout(total=60)
+        )
+        app = web.Application()
+        app.router.add_post(WEBHOOK_PATH, self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        return f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        secret = request.headers.get(SECRET_HEADER, "")
+        count = len(self.targets)
+        first = self._next % count
+        self._next += 1
+        picks = [first, (first + 1) % count] if self.duplicate else [first]
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            self.assigned[int(json.loads(body)["update_id"])] = picks
+        statuses = await asyncio.gather(*(self._forward(self.targets[i], body, secret) for i in picks))
+        return web.Response(status=200 if 200 in statuses else max(statuses))
+
+    async def _forward(self, url: str, body: bytes, secret: str) -> int:
+        assert self._session is not None
+        headers = {"Content-Type": "application/json", SECRET_HEADER: secret}
+        try:
+            async with self._session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = 502
+        self.statuses[status] += 1
+        return status
+
+
+# ------------------------------------------------------------------------------------------- redis
+
+
+async def start_redis(workdir: Path) -> tuple[Child, str]:
+    """A private redis-server for one run, so that its CPU and command counts are the bots' alone."""
+    port = free_port()
+    child = await spawn(
+        "redis",
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        workdir / "redis.log",
+        cwd=workdir,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            await redis_counters(url)
+            return child, url
+        except Exception:
+            if time.monotonic() > deadline or child.process.returncode is not None:
+                await child.stop()
+                raise RuntimeError(f"redis-server did not start; see {child.log_path}") from None
+            await asyncio.sleep(0.1)
+
+
+async def redis_counters(url: str) -> dict[str, Any]:
+    """The server's CPU seconds (user + sys) and commands served so far, by command."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=3)
+    try:
+        cpu = await client.info("cpu")
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    calls = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+    return {"cpu": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]), "calls": calls}
+
+
+def redis_delta(before: dict[str, Any], after: dict[str, Any], answers: int) -> dict[str, Any]:
+    calls = Counter(after["calls"])
+    calls.subtract(before["calls"])
+    calls.pop("info", None)  # the harness's own INFO calls
+    total = sum(v for v in calls.values() if v > 0)
+    per = max(answers, 1)
+    return {
+        "redis_cpu_seconds": after["cpu"] - before["cpu"],
+        "redis_cpu_ms_per_answer": (after["cpu"] - before["cpu"]) * 1000 / per,
+        "redis_commands": total,
+        "redis_commands_per_answer": total / per,
+        "redis_commands_top": {k: v / per for k, v in calls.most_common(12) if v > 0},
+    }
+
+
+# ------------------------------------------------------------------------------------------- one run
+
+
+def duplicates(tg: dict[str, Any], ya: dict[str, Any], chats: list[int]) -> dict[str, Any]:
+    shown = {int(chat): count for chat, count in tg["answer_messages"].items()}
+    per_answer = ya["chunks_per_answer"]
+    return {
+        "duplicates_shown": sum(max(0, shown.get(chat, 0) - 1) for chat in chats),
+        "chats_shown_twice": sum(1 for chat in chats if shown.get(chat, 0) > 1),
+        "chats_streamed_twice": sum(1 for chat in chats if len(ya["deltas"].get(str(chat), [])) > per_answer),
+    }
+
+
+async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
+    mode = "duplicate" if args.duplicate else "round-robin"
+    run_id = f"scale-k{k}-n{n}{'-dup' if args.duplicate else ''}{f'-q{args.quota}' if args.quota else ''}"
+    run_id += f"-{time.strftime('%Y%m%d-%H%M%S')}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    prefix = f"bench:{uuid.uuid4().hex[:12]}:"
+    children: list[Child] = []
+    bots: list[Child] = []
+    balancer = LoadBalancer(args.duplicate)
+    answer_seconds = args.first_delay + len(ANSWER) / args.cps
+    max_wait = args.max_wait or (n / args.quota * answer_seconds * 1.5 + 120 if args.quota else 60 + 0.15 * n)
+    result: dict[str, Any] = {
+        "run": run_id,
+        "processes": k,
+        "chats": n,
+        "mode": mode,
+        "quota": args.quota,
+        "chunks": args.chunks,
+        "own_redis": args.own_redis,
+        "loadavg_before": _loadavg(),
+    }
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + n))
+    wall_start = time.monotonic()
+    redis_url = args.redis_url
+    traced = RESULTS / f"{run_id}.tracemalloc.txt"
+    try:
+        lb_url = await balancer.start()
+        if args.own_redis:
+            redis, redis_url = await start_redis(workdir)
+            children.append(redis)
+        telegram, tg_info = await spawn_fake(
+            "telegram",
+            [
+                "--private-interval",
+                "1",
+                "--group-per-minute",
+                "20",
+                "--global-per-second",
+                "30",
+                "--push-to",
+                lb_url,
+            ],
+            workdir,
+        )
+        children.append(telegram)
+        yandex_args = ["--chunk-size", str(CHUNK_SIZES[args.chunks]), "--cps", str(args.cps)]
+        yandex_args += ["--first-delay", str(args.first_delay), "--quota", str(args.quota)]
+        yandex, ya_info = await spawn_fake("yandex", yandex_args, workdir)
+        children.append(yandex)
+        ports = [free_port() for _ in range(k)]
+        for index, port in enumerate(ports):
+            extra = {
+                "WEBHOOK_URL": WEBHOOK_URL,
+                "WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "WEBHOOK_HOST": "127.0.0.1",
+                "WEBHOOK_PORT": str(port),
+                "WEBHOOK_PATH": WEBHOOK_PATH,
+                "STREAM_INTERVAL": str(args.interval),
+                "BURST_SECONDS": str(args.burst),
+            }
+            if args.quota:
+                extra["YANDEX_MAX_CONCURRENT_GENERATIONS"] = str(args.quota)
+            command = [PYTHON, "-m", "bot"]
+            if args.tracemalloc and index == 0:
+                command = [PYTHON, "-m", "bench.traced_bot"]
+                extra["BENCH_TRACEMALLOC_OUT"] = str(traced)
+            env = bot_env(tg_info, ya_info, redis_url, prefix, ROOT, {**extra, **dict(args.env)})
+            log = RESULTS / f"{run_id}.bot{index}.log"
+            bot = await spawn(f"bot{index}", command, log, env=env, cwd=workdir)
+            bots.append(bot)
+            children.append(bot)
+        balancer.targets = [f"http://127.0.0.1:{port}{WEBHOOK_PATH}" for port in ports]
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            tg_ctl, ya_ctl = tg_info["control"], ya_info["control"]
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while (await get_json(http, f"{tg_ctl}/status"))["webhook_registrations"] < k:
+                dead = [b.name for b in bots if b.process.returncode is not None]
+                if dead or time.monotonic() > deadline:
+                    raise RuntimeError(f"bots did not all register the webhook (exited: {dead})")
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
+            idle = [memory_kib(b.pid).get("VmRSS", 0) for b in bots]
+            cpu0 = [cpu_seconds(b.pid) for b in bots]
+            harness0 = time.process_time()
+            redis0 = await redis_counters(redis_url)
+            if args.tracemalloc:
+                bots[0].process.send_signal(signal.SIGUSR1)  # the idle snapshot
+                await asyncio.sleep(3)
+            t0 = time.monotonic()
+            await get_json(http, f"{tg_ctl}/inject", {"chats": chats})
+            peak = [0] * k
+            traced_peak = not args.tracemalloc
+            timed_out = True
+            requests_seen, stable_polls = -1, 0
+            while time.monotonic() - t0 < max_wait:
+                await asyncio.sleep(1.0)
+                dead = [b.name for b in bots if b.process.returncode is not None]
+                if dead:
+                    result["error"] = f"bot process exited: {dead}"
+                    timed_out = False
+                    break
+                peak = [max(p, memory_kib(b.pid).get("VmRSS", 0)) for p, b in zip(peak, bots, strict=True)]
+                tg_status = await get_json(http, f"{tg_ctl}/status")
+                ya_status = await get_json(http, f"{ya_ctl}/status")
+                if not traced_peak and ya_status["open_streams"] >= 0.9 * n / k:
+                    bots[0].process.send_signal(signal.SIGUSR1)  # most of its answers are under way
+                    traced_peak = True
+                if tg_status["complete"] >= n and ya_status["finished"] >= n:
+                    timed_out = False
+                    break
+                # As in bench/streaming.py: chats whose turn failed before the model never complete.
+                stable_polls = stable_polls + 1 if ya_status["requests"] == requests_seen else 0
+                requests_seen = ya_status["requests"]
+                if (
+                    stable_polls >= 5
+                    and time.monotonic() - t0 > 20
+                    and ya_status["open_streams"] == 0
+                    and tg_status["complete"] >= ya_status["finished"]
+                ):
+                    timed_out = False
+                    result["stopped_early"] = "some chats never reached the model"
+                    break
+            await asyncio.sleep(SETTLE_SECONDS)
+            elapsed = time.monotonic() - t0
+            alive = [b for b in bots if b.process.returncode is None]
+            cpu = sum(cpu_seconds(b.pid) - cpu0[i] for i, b in enumerate(bots) if b in alive)
+            hwm = [memory_kib(b.pid).get("VmHWM", 0) if b in alive else 0 for b in bots]
+            harness_cpu = time.process_time() - harness0
+            redis1 = await redis_counters(redis_url)
+            tg_dump, ya_dump = workdir / "telegram.json", workdir / "yandex.json"
+            await get_json(http, f"{tg_ctl}/dump", {"path": str(tg_dump)})
+            await get_json(http, f"{ya_ctl}/dump", {"path": str(ya_dump)})
+        tg_data, ya_data = json.loads(tg_dump.read_text()), json.loads(ya_dump.read_text())
+        result.update(analyse(tg_data, ya_data, n, chats))
+        result.update(duplicates(tg_data, ya_data, chats))
+        result.update(redis_delta(redis0, redis1, n))
+        update_chat = {int(u): c for u, c in tg_data["update_chat"].items()}
+        given = Counter(picks[0] for picks in balancer.assigned.values())
+        if args.quota:
+            groups = {update_chat[u]: f"bot{p[0]}" for u, p in balancer.assigned.items() if u in update_chat}
+            fairness = quota_bench.analyse(tg_data, ya_data, n, args.quota, args.burst, groups)
+            result["quota_figures"] = fairness
+        result.update(
+            {
+                "timed_out": timed_out,
+                "measured_seconds": elapsed,
+                "webhook_push": tg_data["push"],
+                "balancer_statuses": {str(s): c for s, c in balancer.statuses.items()},
+                "updates_per_process": [given.get(i, 0) for i in range(k)],
+                "bot_cpu_seconds": cpu,
+                "bot_cpu_per_answer": cpu / n,
+                "harness_cpu_seconds": harness_cpu,
+                "bot_rss_idle_mib": [v / 1024 for v in idle],
+                "bot_rss_sampled_peak_mib": [v / 1024 for v in peak],
+                "bot_peak_rss_mib": [v / 1024 for v in hwm],
+                "kib_per_concurrent_answer": [
+                    (peak[i] - idle[i]) / given[i] if given.get(i) else None for i in range(k)
+                ],
+            }
+        )
+        logs = [(RESULTS / f"{run_id}.bot{i}.log").read_text(errors="replace") for i in range(k)]
+        result["bot_log_warnings"] = sum(text.count(" WARNING ") for text in logs)
+        result["bot_log_errors"] = sum(text.count(" ERROR ") for text in logs)
+        result["bot_log_tail"] = logs[0][-1200:]
+        if args.tracemalloc and traced.exists():
+            result["tracemalloc"] = str(traced.relative_to(ROOT))
+    finally:
+        for child in reversed(children):  # the bots first, then the fakes, then a private Redis
+            await child.stop()
+        await balancer.stop()
+        if not args.own_redis:
+            with contextlib.suppress(Exception):
+                result["redis_keys_deleted"] = await asyncio.wait_for(clean_redis(redis_url, prefix), 30)
+        shutil.rmtree(workdir, ignore_errors=True)
+        result["wall_seconds"] = time.monotonic() - wall_start
+        result["loadavg_after"] = _loadavg()
+    return result
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def _s(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "never" if not math.isfinite(value) else f"{value:.2f}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "never" if not math.isfinite(value) else f"{value * 1000:.0f}"
+
+
+def add_ratios(runs: list[dict[str, Any]]) -> None:
+    """Display lag p50/p95/p99 of each run over the K = 1 run of the same N, mode and quota."""
+    for run in runs:
+        base = next(
+            (
+                r
+                for r in runs
+                if r.get("processes") == 1
+                and "display_lag" in r
+                and all(r.get(key) == run.get(key) for key in ("chats", "mode", "quota"))
+            ),
+            None,
+        )
+        if base is None or "display_lag" not in run:
+            continue
+        run["lag_ratio_to_k1"] = {
+            p: (run["display_lag"][p] / base["display_lag"][p])
+            if base["display_lag"][p] and math.isfinite(base["display_lag"][p])
+            else None
+            for p in ("p50", "p95", "p99")
+        }
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    head = (
+        "K",
+        "mode",
+        "N",
+        "done",
+        "dup",
+        "429s",
+        "lag p50/p95/p99 s",
+        "lag/K1 p50/p95/p99",
+        "1st sign p50/p95 ms",
+        "CPU s/ans",
+        "peak RSS MiB",
+        "KiB/ans",
+        "Redis ms/ans",
+        "Redis cmd/ans",
+    )
+    rows = [head]
+    for r in runs:
+        if "display_lag" not in r:
+            rows.append((str(r["processes"]), r["mode"], str(r["chats"]), "ERROR", r.get("error", "?")))
+            rows[-1] += ("",) * (len(head) - len(rows[-1]))
+            continue
+        lag, first = r["display_lag"], r["first_sign"]
+        ratio = r.get("lag_ratio_to_k1") or {}
+        kib = [v for v in r["kib_per_concurrent_answer"] if v is not None]
+        rows.append(
+            (
+                str(r["processes"]),
+                r["mode"] + (f" q{r['quota']}" if r["quota"] else ""),
+                str(r["chats"]),
+                f"{r['answers_complete']}/{r['chats']}",
+                str(r["duplicates_shown"]),
+                str(r["too_many_requests"]),
+                f"{_s(lag['p50'])}/{_s(lag['p95'])}/{_s(lag['p99'])}",
+                "/".join(_s(ratio.get(p)) for p in ("p50", "p95", "p99")),
+                f"{_ms(first['p50'])}/{_ms(first['p95'])}",
+                f"{r['bot_cpu_per_answer']:.3f}",
+                "/".join(f"{v:.0f}" for v in r["bot_peak_rss_mib"]),
+                "/".join(f"{v:.0f}" for v in kib) or "-",
+                f"{r['redis_cpu_ms_per_answer']:.2f}",
+                f"{r['redis_commands_per_answer']:.1f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def quota_lines(run: dict[str, Any]) -> str:
+    figures = run.get("quota_figures")
+    if not figures:
+        return ""
+    first = figures["time_to_first_text"]
+    lines = [
+        f"K = {run['processes']}, N = {run['chats']}, quota {run['quota']}: Yandex peak streams "
+        f"{figures['yandex_peak_streams']}, Yandex 429s {figures['yandex_429']}, first text p50/p95 "
+        f"{_s(first['p50'])}/{_s(first['p95'])} s = {figures['ttft_p50_over_floor']:.2f}/"
+        f"{figures['ttft_p95_over_floor']:.2f} of the floor, vs FIFO {figures['ttft_p50_over_ideal']:.2f}/"
+        f"{figures['ttft_p95_over_ideal']:.2f}, start order max displacement "
+        f"{figures['start_order_displacement']['max_abs']}"
+    ]
+    for name, group in figures["by_group"].items():
+        lines.append(
+            f"  {name}: {group['chats']} chats, wait p50/p95 {_s(group['wait_p50'])}/{_s(group['wait_p95'])}"
+            f" s, start order displacement mean {_s(group['displacement_mean'])}"
+            f" max {group['displacement_max_abs']}"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- main
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not args.own_redis:
+        await redis_counters(args.redis_url)  # reachable, or fail before starting anything
+    out = RESULTS / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    runs: list[dict[str, Any]] = []
+    for n in args.chats:
+        for k in args.processes:
+            print(f"--- K = {k}, N = {n} ...", file=sys.stderr, flush=True)
+            try:
+                limit = args.max_wait or (n / args.quota * 20 + 300 if args.quota else 0.15 * n + 60)
+                run = await asyncio.wait_for(run_once(n, k, args), limit + STARTUP_TIMEOUT + 120)
+            except Exception as error:  # a failed run is reported, the others still run
+                run = {"processes": k, "chats": n, "mode": "?", "error": f"{type(error).__name__}: {error}"}
+            runs.append(run)
+            add_ratios(runs)
+            out.write_text(json.dumps({"machine": machine(), "args": vars(args), "runs": runs}, indent=1))
+            print(table([run]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(table(runs))
+    for run in runs:
+        if text := quota_lines(run):
+            print()
+            print(text)
+    print(f"\nJSON: {out.relative_to(ROOT)}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4], help="K bot processes")
+    parser.add_argument("--chats", type=int, nargs="+", default=[1000])
+    parser.add_argument("--duplicate", action="store_true", help="deliver every update to two processes")
+    parser.add_argument("--quota", type=int, default=0, help="the Yandex fake's and the bots' quota (0: off)")
+    parser.add_argument("--chunks", choices=sorted(CHUNK_SIZES), default="token")
+    parser.add_argument("--interval", type=float, default=1.0, help="STREAM_INTERVAL of the bots")
+    parser.add_argument("--cps", type=float, default=150.0, help="model speed, characters per second")
+    parser.add_argument("--first-delay", type=float, default=0.6)
+    parser.add_argument("--burst", type=float, default=1.5, help="the bots' BURST_SECONDS (for --quota)")
+    parser.add_argument("--max-wait", type=float, default=0.0, help="cut-off after injection (0: from N)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--own-redis", action="store_true", help="a private redis-server for each run")
+    parser.add_argument("--tracemalloc", action="store_true", help="trace process 0's allocations")
+    parser.add_argument(
+        "--env", nargs="*", default=[], type=lambda item: tuple(item.split("=", 1)), metavar="NAME=VALUE"
+    )
+    args = parser.parse_args()
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
