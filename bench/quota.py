@@ -51,6 +51,7 @@ from bench.streaming import (
     ROOT,
     SETTLE_SECONDS,
     STARTUP_TIMEOUT,
+    TELEGRAM_LIMITS,
     Child,
     _loadavg,
     bot_env,
@@ -60,6 +61,7 @@ from bench.streaming import (
     machine,
     memory_kib,
     percentile,
+    render,
     spawn,
     spawn_fake,
     summary,
@@ -216,7 +218,7 @@ async def run_once(n: int, args: argparse.Namespace) -> dict[str, Any]:
     try:
         telegram, tg_info = await spawn_fake(
             "telegram",
-            ["--private-interval", "1", "--group-per-minute", "20", "--global-per-second", "30"],
+            TELEGRAM_LIMITS,
             workdir,
         )
         children.append(telegram)
@@ -341,10 +343,7 @@ def table(runs: list[dict[str, Any]]) -> str:
                 f"{r['bot_peak_rss_mib']:.0f}",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render(rows)
 
 
 def deciles(run: dict[str, Any]) -> str:

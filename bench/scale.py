@@ -65,7 +65,9 @@ from bench.streaming import (
     RESULTS,
     ROOT,
     SETTLE_SECONDS,
+    TELEGRAM_LIMITS,
     Child,
+    EndOfRun,
     _loadavg,
     analyse,
     bot_env,
@@ -74,6 +76,7 @@ from bench.streaming import (
     get_json,
     machine,
     memory_kib,
+    render,
     spawn,
     spawn_fake,
 )
@@ -248,16 +251,7 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
             children.append(redis)
         telegram, tg_info = await spawn_fake(
             "telegram",
-            [
-                "--private-interval",
-                "1",
-                "--group-per-minute",
-                "20",
-                "--global-per-second",
-                "30",
-                "--push-to",
-                lb_url,
-            ],
+            [*TELEGRAM_LIMITS, "--push-to", lb_url],
             workdir,
         )
         children.append(telegram)
@@ -310,7 +304,7 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
             peak = [0] * k
             traced_peak = not args.tracemalloc
             timed_out = True
-            requests_seen, stable_polls = -1, 0
+            end = EndOfRun(n, t0)
             while time.monotonic() - t0 < max_wait:
                 await asyncio.sleep(1.0)
                 dead = [b.name for b in bots if b.process.returncode is not None]
@@ -324,20 +318,8 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
                 if not traced_peak and ya_status["open_streams"] >= 0.9 * n / k:
                     bots[0].process.send_signal(signal.SIGUSR1)  # most of its answers are under way
                     traced_peak = True
-                if tg_status["complete"] >= n and ya_status["finished"] >= n:
+                if end.reached(tg_status, ya_status, result):
                     timed_out = False
-                    break
-                # As in bench/streaming.py: chats whose turn failed before the model never complete.
-                stable_polls = stable_polls + 1 if ya_status["requests"] == requests_seen else 0
-                requests_seen = ya_status["requests"]
-                if (
-                    stable_polls >= 5
-                    and time.monotonic() - t0 > 20
-                    and ya_status["open_streams"] == 0
-                    and tg_status["complete"] >= ya_status["finished"]
-                ):
-                    timed_out = False
-                    result["stopped_early"] = "some chats never reached the model"
                     break
             await asyncio.sleep(SETTLE_SECONDS)
             elapsed = time.monotonic() - t0
@@ -478,10 +460,7 @@ def table(runs: list[dict[str, Any]]) -> str:
                 f"{r['redis_commands_per_answer']:.1f}",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render(rows)
 
 
 def quota_lines(run: dict[str, Any]) -> str:

@@ -55,6 +55,9 @@ TOKEN = "123456:TEST-TOKEN"
 STARTUP_TIMEOUT = 30.0
 SETTLE_SECONDS = 1.5
 CHUNK_SIZES = {"token": 4, "sentence": 0}
+# Telegram's flood limits, on in the Telegram fake of every benchmark: 1 message/s per private chat
+# (burst 3), 20/min per group, 30/s per bot.
+TELEGRAM_LIMITS = ["--private-interval", "1", "--group-per-minute", "20", "--global-per-second", "30"]
 _BOT_REF: list[str] = []
 
 
@@ -337,6 +340,33 @@ async def clean_redis(url: str, prefix: str) -> int:
     return deleted
 
 
+@dataclass
+class EndOfRun:
+    """Whether a run is over, from the fakes' status polled about once a second: all N answers shown, or,
+    since chats whose turn failed before reaching the model never complete, every stream that was started
+    has been shown, no new stream came for 5 polls, and 20 s have passed."""
+
+    n: int
+    started: float
+    requests_seen: int = -1
+    stable_polls: int = 0
+
+    def reached(self, tg_status: dict[str, Any], ya_status: dict[str, Any], result: dict[str, Any]) -> bool:
+        if tg_status["complete"] >= self.n and ya_status["finished"] >= self.n:
+            return True
+        self.stable_polls = self.stable_polls + 1 if ya_status["requests"] == self.requests_seen else 0
+        self.requests_seen = ya_status["requests"]
+        if (
+            self.stable_polls >= 5
+            and time.monotonic() - self.started > 20
+            and ya_status["open_streams"] == 0
+            and tg_status["complete"] >= ya_status["finished"]
+        ):
+            result["stopped_early"] = "some chats never reached the model"
+            return True
+        return False
+
+
 async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
     run_id = f"{chunks}-n{n}-{time.strftime('%Y%m%d-%H%M%S')}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
@@ -358,14 +388,7 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
     try:
         telegram, tg_info = await spawn_fake(
             "telegram",
-            [
-                "--private-interval",
-                "1",
-                "--group-per-minute",
-                "20",
-                "--global-per-second",
-                "30",
-            ],
+            TELEGRAM_LIMITS,
             workdir,
         )
         children.append(telegram)
@@ -429,7 +452,7 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
             await get_json(http, f"{tg_ctl}/inject", {"chats": chat_ids})
             peak_rss = 0
             timed_out = True
-            requests_seen, stable_polls = -1, 0
+            end = EndOfRun(n, t0)
             while time.monotonic() - t0 < opts.max_wait:
                 await asyncio.sleep(1.0)
                 if bot.process.returncode is not None:
@@ -439,21 +462,8 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
                 peak_rss = max(peak_rss, memory_kib(bot.pid).get("VmRSS", 0))
                 tg_status = await get_json(http, f"{tg_ctl}/status")
                 ya_status = await get_json(http, f"{ya_ctl}/status")
-                if tg_status["complete"] >= n and ya_status["finished"] >= n:
+                if end.reached(tg_status, ya_status, result):
                     timed_out = False
-                    break
-                # Chats whose turn failed before reaching the model never complete: stop once every
-                # stream that was started has been shown, no new stream came for 5 s, and 20 s have passed.
-                stable_polls = stable_polls + 1 if ya_status["requests"] == requests_seen else 0
-                requests_seen = ya_status["requests"]
-                if (
-                    stable_polls >= 5
-                    and time.monotonic() - t0 > 20
-                    and ya_status["open_streams"] == 0
-                    and tg_status["complete"] >= ya_status["finished"]
-                ):
-                    timed_out = False
-                    result["stopped_early"] = "some chats never reached the model"
                     break
             await asyncio.sleep(SETTLE_SECONDS)
             elapsed = time.monotonic() - t0
@@ -617,7 +627,12 @@ def table(runs: list[dict[str, Any]]) -> str:
                 ),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return render(rows)
+
+
+def render(rows: list[tuple[str, ...]]) -> str:
+    """Right-aligned columns, the first row a heading underlined with dashes."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -48,6 +48,9 @@ class BotService:
         await asyncio.wait_for(listening.wait(), timeout=10)
         await close_interrupted_answers(app.journal, app.gate, app.store, app.streamers)
         await publish_commands(app.bot)
+        # Every update needs the bot's own user (is the message meant for it?). aiogram's polling learns
+        # it at start, the webhook does not: without this the first burst of N updates sends N getMe.
+        await app.bot.me()
         log.info(
             "Bot started: model %s, credential %s, at most %d generations at once, store %s, stream mode %s",
             app.settings.model_uri,
