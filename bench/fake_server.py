@@ -8,7 +8,8 @@ On start it prints one JSON line to stdout: {"api": <base URL of the fake>, "con
 The control server (loopback) answers:
 
 * ``GET /status``  — a few live counters (cheap; the harness polls it);
-* ``POST /inject`` — telegram only, ``{"chats": [ids]}``: one question per private chat, all at once;
+* ``POST /inject`` — telegram only, ``{"chats": [ids]}``: one question per private chat, all at once
+  (or, with ``"spacing": s``, one every s seconds);
 * ``POST /dump``   — ``{"path": ...}``: writes the raw measurements as JSON;
 * ``POST /shutdown``.
 
@@ -79,6 +80,7 @@ class BenchTelegram(FakeTelegram):
         self._push_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._pushers: list[asyncio.Task[None]] = []
         self._push_session: aiohttp.ClientSession | None = None
+        self._injector: asyncio.Task[None] | None = None
 
     def _set_webhook(self, params: dict[str, Any]) -> bool:
         result = super()._set_webhook(params)
@@ -145,13 +147,26 @@ class BenchTelegram(FakeTelegram):
             self.delivered_at.setdefault(update["update_id"], now)
         return result
 
-    def inject(self, chats: list[int]) -> dict[str, Any]:
-        for chat in chats:
-            message = self.user_message(chat, question(chat), first_name=f"User{chat}")
-            # user_message() enqueued exactly one update; its id is the newest one.
-            self.update_chat[self._next_update_id - 1] = message["chat"]["id"]
+    def inject(self, chats: list[int], spacing: float = 0.0) -> dict[str, Any]:
+        """One question per chat: all at once, or one every `spacing` seconds (in the background)."""
         self.injected_at = time.monotonic()
+        if spacing > 0:
+            self._injector = asyncio.create_task(self._inject_spaced(chats, spacing))
+        else:
+            for chat in chats:
+                self._ask(chat)
         return {"injected": len(chats), "at": self.injected_at}
+
+    async def _inject_spaced(self, chats: list[int], spacing: float) -> None:
+        start = time.monotonic()
+        for index, chat in enumerate(chats):
+            await asyncio.sleep(max(0.0, start + index * spacing - time.monotonic()))
+            self._ask(chat)
+
+    def _ask(self, chat: int) -> None:
+        message = self.user_message(chat, question(chat), first_name=f"User{chat}")
+        # user_message() enqueued exactly one update; its id is the newest one.
+        self.update_chat[self._next_update_id - 1] = message["chat"]["id"]
 
     def status(self) -> dict[str, Any]:
         latest: dict[int, str] = {}
@@ -305,7 +320,8 @@ async def serve(args: argparse.Namespace) -> None:
         if not isinstance(target, BenchTelegram):
             raise web.HTTPNotFound()
         body = await request.json()
-        return web.json_response(target.inject([int(c) for c in body["chats"]]))
+        chats = [int(c) for c in body["chats"]]
+        return web.json_response(target.inject(chats, float(body.get("spacing") or 0)))
 
     async def dump(request: web.Request) -> web.Response:
         body = await request.json()

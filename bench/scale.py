@@ -11,7 +11,8 @@ re-delivery when not answered 200) to a small load balancer in this harness, whi
 one process, round robin; with ``--duplicate`` each update also goes to the next process (two different
 processes when K > 1), at the same time, as a retry behind a load balancer would.
 
-N private chats each send one question, all injected at once; the Yandex fake answers each with the
+N private chats each send one question, all injected at once (``--spacing S``: one every S seconds, so that
+arrival order is not decided by which process the OS scheduled first); the Yandex fake answers each with the
 streaming benchmark's ~1,550-character answer (token-sized chunks by default). With ``--quota Q`` the
 Yandex fake refuses more than Q generations at once (429, its folder quota) and every bot process runs with
 YANDEX_MAX_CONCURRENT_GENERATIONS=Q; bench/quota.py's fairness figures are then reported too, by process.
@@ -238,6 +239,7 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
         "quota": args.quota,
         "chunks": args.chunks,
         "own_redis": args.own_redis,
+        "spacing": args.spacing,
         "loadavg_before": _loadavg(),
     }
     chats = list(range(FIRST_CHAT, FIRST_CHAT + n))
@@ -300,7 +302,7 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
                 bots[0].process.send_signal(signal.SIGUSR1)  # the idle snapshot
                 await asyncio.sleep(3)
             t0 = time.monotonic()
-            await get_json(http, f"{tg_ctl}/inject", {"chats": chats})
+            await get_json(http, f"{tg_ctl}/inject", {"chats": chats, "spacing": args.spacing})
             peak = [0] * k
             traced_peak = not args.tracemalloc
             timed_out = True
@@ -523,6 +525,9 @@ def main() -> int:
     parser.add_argument("--chats", type=int, nargs="+", default=[1000])
     parser.add_argument("--duplicate", action="store_true", help="deliver every update to two processes")
     parser.add_argument("--quota", type=int, default=0, help="the Yandex fake's and the bots' quota (0: off)")
+    parser.add_argument(
+        "--spacing", type=float, default=0.0, help="seconds between two questions (0: all at once)"
+    )
     parser.add_argument("--chunks", choices=sorted(CHUNK_SIZES), default="token")
     parser.add_argument("--interval", type=float, default=1.0, help="STREAM_INTERVAL of the bots")
     parser.add_argument("--cps", type=float, default=150.0, help="model speed, characters per second")
