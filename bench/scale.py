@@ -67,6 +67,7 @@ from bench.streaming import (
     ROOT,
     SETTLE_SECONDS,
     TELEGRAM_LIMITS,
+    UNLIMITED_GENERATIONS,
     Child,
     EndOfRun,
     _loadavg,
@@ -272,8 +273,9 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
                 "STREAM_INTERVAL": str(args.interval),
                 "BURST_SECONDS": str(args.burst),
             }
-            if args.quota:
-                extra["YANDEX_MAX_CONCURRENT_GENERATIONS"] = str(args.quota)
+            # Without --quota nothing but Telegram should limit the answers: the bot's own line of
+            # generations (10 by default) is opened to its maximum.
+            extra["YANDEX_MAX_CONCURRENT_GENERATIONS"] = str(args.quota or UNLIMITED_GENERATIONS)
             command = [PYTHON, "-m", "bot"]
             if args.tracemalloc and index == 0:
                 command = [PYTHON, "-m", "bench.traced_bot"]
@@ -356,8 +358,10 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
                 "bot_rss_idle_mib": [v / 1024 for v in idle],
                 "bot_rss_sampled_peak_mib": [v / 1024 for v in peak],
                 "bot_peak_rss_mib": [v / 1024 for v in hwm],
+                # With --duplicate both processes take each update and either may answer it: unknown.
                 "kib_per_concurrent_answer": [
-                    (peak[i] - idle[i]) / given[i] if given.get(i) else None for i in range(k)
+                    (peak[i] - idle[i]) / given[i] if given.get(i) and not args.duplicate else None
+                    for i in range(k)
                 ],
             }
         )

@@ -55,6 +55,7 @@ TOKEN = "123456:TEST-TOKEN"
 STARTUP_TIMEOUT = 30.0
 SETTLE_SECONDS = 1.5
 CHUNK_SIZES = {"token": 4, "sentence": 0}
+UNLIMITED_GENERATIONS = 1000  # the most YANDEX_MAX_CONCURRENT_GENERATIONS allows
 # Telegram's flood limits, on in the Telegram fake of every benchmark: 1 message/s per private chat
 # (burst 3), 20/min per group, 30/s per bot.
 TELEGRAM_LIMITS = ["--private-interval", "1", "--group-per-minute", "20", "--global-per-second", "30"]
@@ -411,7 +412,12 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
             opts.redis_url,
             prefix,
             opts.bot_path,
-            {"STREAM_INTERVAL": str(opts.interval), **opts.extra_env},
+            {
+                "STREAM_INTERVAL": str(opts.interval),
+                # No line of generations here (bench/quota.py measures it): N answers stream at once.
+                "YANDEX_MAX_CONCURRENT_GENERATIONS": str(UNLIMITED_GENERATIONS),
+                **opts.extra_env,
+            },
         )
         bot_log = opts.results / f"{run_id}.bot.log"
         # cwd is an empty directory so that no stray .env file changes the configuration.
