@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import shutil
 import signal
 import socket
@@ -152,6 +153,14 @@ class LoadBalancer:
             status = 502
         self.statuses[status] += 1
         return status
+
+
+async def wait_for_file(path: Path, seconds: float = 180.0) -> None:
+    """A traced snapshot of a large heap takes a while (the process stands still meanwhile); the file
+    comes from another process, so it is polled for."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:  # noqa: ASYNC110, ASYNC240
+        await asyncio.sleep(0.5)
 
 
 # ------------------------------------------------------------------------------------------- redis
@@ -302,11 +311,12 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
             redis0 = await redis_counters(redis_url)
             if args.tracemalloc:
                 bots[0].process.send_signal(signal.SIGUSR1)  # the idle snapshot
-                await asyncio.sleep(3)
+                await wait_for_file(Path(f"{traced}.idle"))
             t0 = time.monotonic()
             await get_json(http, f"{tg_ctl}/inject", {"chats": chats, "spacing": args.spacing})
             peak = [0] * k
             traced_peak = not args.tracemalloc
+            most_streams = 0
             timed_out = True
             end = EndOfRun(n, t0)
             while time.monotonic() - t0 < max_wait:
@@ -319,14 +329,21 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
                 peak = [max(p, memory_kib(b.pid).get("VmRSS", 0)) for p, b in zip(peak, bots, strict=True)]
                 tg_status = await get_json(http, f"{tg_ctl}/status")
                 ya_status = await get_json(http, f"{ya_ctl}/status")
-                if not traced_peak and ya_status["open_streams"] >= 0.9 * n / k:
-                    bots[0].process.send_signal(signal.SIGUSR1)  # most of its answers are under way
+                # The traced snapshot when most of the answers are under way, or just after the most were.
+                most_streams = max(most_streams, ya_status["open_streams"])
+                if not traced_peak and (
+                    ya_status["open_streams"] >= 0.9 * n or ya_status["open_streams"] < most_streams
+                ):
+                    bots[0].process.send_signal(signal.SIGUSR1)
                     traced_peak = True
+                    result["tracemalloc_at_streams"] = ya_status["open_streams"]
                 if end.reached(tg_status, ya_status, result):
                     timed_out = False
                     break
             await asyncio.sleep(SETTLE_SECONDS)
             elapsed = time.monotonic() - t0
+            if args.tracemalloc and traced_peak:
+                await wait_for_file(traced)
             alive = [b for b in bots if b.process.returncode is None]
             cpu = sum(cpu_seconds(b.pid) - cpu0[i] for i, b in enumerate(bots) if b in alive)
             hwm = [memory_kib(b.pid).get("VmHWM", 0) if b in alive else 0 for b in bots]
