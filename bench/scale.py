@@ -417,18 +417,17 @@ def _ms(value: float | None) -> str:
 
 
 def add_ratios(runs: list[dict[str, Any]]) -> None:
-    """Display lag p50/p95/p99 of each run over the K = 1 run of the same N, mode and quota."""
+    """Display lag p50/p95/p99 of each run over the K = 1 run of the same N and quota (of the same mode if
+    there is one, else the other: a JSON file of earlier runs can be merged in to compare)."""
     for run in runs:
-        base = next(
-            (
-                r
-                for r in runs
-                if r.get("processes") == 1
-                and "display_lag" in r
-                and all(r.get(key) == run.get(key) for key in ("chats", "mode", "quota"))
-            ),
-            None,
-        )
+        bases = [
+            r
+            for r in runs
+            if r.get("processes") == 1
+            and "display_lag" in r
+            and all(r.get(key) == run.get(key) for key in ("chats", "quota"))
+        ]
+        base = next((r for r in bases if r.get("mode") == run.get("mode")), bases[0] if bases else None)
         if base is None or "display_lag" not in run:
             continue
         run["lag_ratio_to_k1"] = {
