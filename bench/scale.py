@@ -1,6 +1,7 @@
 """Scale-out benchmark: K bot processes in webhook mode behind a load balancer, one Redis, N chats at once.
 
-    .venv/bin/python -m bench.scale --processes 1 2 4 --chats 1000 [--duplicate] [--quota 10] [--own-redis]
+    .venv/bin/python -m bench.scale --processes 1 2 4 --chats 1000 [--modes round-robin duplicate]
+        [--quota 10] [--spacing 0.05] [--own-redis] [--tracemalloc] [--redis-url redis://127.0.0.1:6379/14]
 
 The harness of bench/streaming.py, in webhook mode. The Telegram fake (flood control on: 1 msg/s per private
 chat with a burst of 3, 20/min per group, 30/s per bot) and the Yandex fake each run in their own process
@@ -8,8 +9,8 @@ chat with a burst of 3, 20/min per group, 30/s per bot) and the Yandex fake each
 listening on its own loopback port, all with the same REDIS_URL and a unique REDIS_PREFIX. The Telegram
 fake POSTs every update (as Telegram does after setWebhook: the secret header, at most 40 connections,
 re-delivery when not answered 200) to a small load balancer in this harness, which forwards each POST to
-one process, round robin; with ``--duplicate`` each update also goes to the next process (two different
-processes when K > 1), at the same time, as a retry behind a load balancer would.
+one process, round robin; in mode ``duplicate`` (``--duplicate``) each update also goes to the next
+process (a different one when K > 1), at the same time, as a retry behind a load balancer would.
 
 N private chats each send one question, all injected at once (``--spacing S``: one every S seconds, so that
 arrival order is not decided by which process the OS scheduled first); the Yandex fake answers each with the
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -230,15 +232,15 @@ def duplicates(tg: dict[str, Any], ya: dict[str, Any], chats: list[int]) -> dict
     }
 
 
-async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
-    mode = "duplicate" if args.duplicate else "round-robin"
-    run_id = f"scale-k{k}-n{n}{'-dup' if args.duplicate else ''}{f'-q{args.quota}' if args.quota else ''}"
+async def run_once(n: int, k: int, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    duplicate = mode == "duplicate"
+    run_id = f"scale-k{k}-n{n}{'-dup' if duplicate else ''}{f'-q{args.quota}' if args.quota else ''}"
     run_id += f"-{time.strftime('%Y%m%d-%H%M%S')}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     prefix = f"bench:{uuid.uuid4().hex[:12]}:"
     children: list[Child] = []
     bots: list[Child] = []
-    balancer = LoadBalancer(args.duplicate)
+    balancer = LoadBalancer(duplicate)
     answer_seconds = args.first_delay + len(ANSWER) / args.cps
     max_wait = args.max_wait or (n / args.quota * answer_seconds * 1.5 + 120 if args.quota else 60 + 0.15 * n)
     result: dict[str, Any] = {
@@ -377,7 +379,7 @@ async def run_once(n: int, k: int, args: argparse.Namespace) -> dict[str, Any]:
                 "bot_peak_rss_mib": [v / 1024 for v in hwm],
                 # With --duplicate both processes take each update and either may answer it: unknown.
                 "kib_per_concurrent_answer": [
-                    (peak[i] - idle[i]) / given[i] if given.get(i) and not args.duplicate else None
+                    (peak[i] - idle[i]) / given[i] if given.get(i) and not duplicate else None
                     for i in range(k)
                 ],
             }
@@ -516,18 +518,18 @@ async def main_async(args: argparse.Namespace) -> int:
         await redis_counters(args.redis_url)  # reachable, or fail before starting anything
     out = RESULTS / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
     runs: list[dict[str, Any]] = []
-    for n in args.chats:
-        for k in args.processes:
-            print(f"--- K = {k}, N = {n} ...", file=sys.stderr, flush=True)
-            try:
-                limit = args.max_wait or (n / args.quota * 20 + 300 if args.quota else 0.15 * n + 60)
-                run = await asyncio.wait_for(run_once(n, k, args), limit + STARTUP_TIMEOUT + 120)
-            except Exception as error:  # a failed run is reported, the others still run
-                run = {"processes": k, "chats": n, "mode": "?", "error": f"{type(error).__name__}: {error}"}
-            runs.append(run)
-            add_ratios(runs)
-            out.write_text(json.dumps({"machine": machine(), "args": vars(args), "runs": runs}, indent=1))
-            print(table([run]).splitlines()[-1], file=sys.stderr, flush=True)
+    modes = ["duplicate"] if args.duplicate else args.modes
+    for mode, n, k in itertools.product(modes, args.chats, args.processes):
+        print(f"--- {mode}, K = {k}, N = {n} ...", file=sys.stderr, flush=True)
+        try:
+            limit = args.max_wait or (n / args.quota * 20 + 300 if args.quota else 0.15 * n + 60)
+            run = await asyncio.wait_for(run_once(n, k, mode, args), limit + STARTUP_TIMEOUT + 120)
+        except Exception as error:  # a failed run is reported, the others still run
+            run = {"processes": k, "chats": n, "mode": mode, "error": f"{type(error).__name__}: {error}"}
+        runs.append(run)
+        add_ratios(runs)
+        out.write_text(json.dumps({"machine": machine(), "args": vars(args), "runs": runs}, indent=1))
+        print(table([run]).splitlines()[-1], file=sys.stderr, flush=True)
     print(table(runs))
     for run in runs:
         if text := quota_lines(run):
@@ -543,7 +545,14 @@ def main() -> int:
     )
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4], help="K bot processes")
     parser.add_argument("--chats", type=int, nargs="+", default=[1000])
-    parser.add_argument("--duplicate", action="store_true", help="deliver every update to two processes")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["round-robin", "duplicate"],
+        default=["round-robin"],
+        help="duplicate: every update goes to two processes",
+    )
+    parser.add_argument("--duplicate", action="store_true", help="the same as --modes duplicate")
     parser.add_argument("--quota", type=int, default=0, help="the Yandex fake's and the bots' quota (0: off)")
     parser.add_argument(
         "--spacing", type=float, default=0.0, help="seconds between two questions (0: all at once)"
