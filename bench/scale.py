@@ -347,7 +347,10 @@ async def run_once(n: int, k: int, mode: str, args: argparse.Namespace) -> dict[
             if args.tracemalloc and traced_peak:
                 await wait_for_file(traced)
             alive = [b for b in bots if b.process.returncode is None]
-            cpu = sum(cpu_seconds(b.pid) - cpu0[i] for i, b in enumerate(bots) if b in alive)
+            cpu_by_process = [
+                cpu_seconds(b.pid) - cpu0[i] if b in alive else None for i, b in enumerate(bots)
+            ]
+            cpu = sum(v for v in cpu_by_process if v is not None)
             hwm = [memory_kib(b.pid).get("VmHWM", 0) if b in alive else 0 for b in bots]
             harness_cpu = time.process_time() - harness0
             redis1 = await redis_counters(redis_url)
@@ -373,6 +376,7 @@ async def run_once(n: int, k: int, mode: str, args: argparse.Namespace) -> dict[
                 "updates_per_process": [given.get(i, 0) for i in range(k)],
                 "bot_cpu_seconds": cpu,
                 "bot_cpu_per_answer": cpu / n,
+                "bot_cpu_seconds_by_process": cpu_by_process,
                 "harness_cpu_seconds": harness_cpu,
                 "bot_rss_idle_mib": [v / 1024 for v in idle],
                 "bot_rss_sampled_peak_mib": [v / 1024 for v in peak],
