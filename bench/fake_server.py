@@ -1,15 +1,23 @@
 """Runs ONE HTTP fake (Telegram Bot API or Yandex Responses API) in its own process for the benchmark.
 
     python -m bench.fake_server telegram --private-interval 1 --group-per-minute 20 --global-per-second 30
+    python -m bench.fake_server telegram ... --push-to http://127.0.0.1:PORT/telegram/webhook
     python -m bench.fake_server yandex --chunk-size 4 --cps 150 --first-delay 0.6 [--quota 10]
 
 On start it prints one JSON line to stdout: {"api": <base URL of the fake>, "control": <control URL>}.
 The control server (loopback) answers:
 
 * ``GET /status``  — a few live counters (cheap; the harness polls it);
-* ``POST /inject`` — telegram only, ``{"chats": [ids]}``: one question per private chat, all at once;
+* ``POST /inject`` — telegram only, ``{"chats": [ids]}``: one question per private chat, all at once
+  (or, with ``"spacing": s``, one every s seconds);
 * ``POST /dump``   — ``{"path": ...}``: writes the raw measurements as JSON;
 * ``POST /shutdown``.
+
+With ``--push-to`` the Telegram fake plays Telegram's webhook delivery once the bot has called setWebhook:
+every update is POSTed (with setWebhook's secret in ``X-Telegram-Bot-Api-Secret-Token``) to that address,
+which stands for the registered HTTPS URL (like a TLS-terminating proxy would), over at most
+``max_connections`` connections at once (setWebhook's parameter, Telegram's default 40); an update whose
+POST fails or is not answered 200 is delivered again after a second, like Telegram does.
 
 The process also exits on SIGTERM/SIGINT and when its parent dies (PR_SET_PDEATHSIG): no orphans.
 """
@@ -24,9 +32,10 @@ import json
 import signal
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bench.answer import ANSWER, chat_of_request, covered, normalise, question
@@ -37,6 +46,10 @@ from tests.fakes.yandex.quota import GenerationQuotaFake
 FRAME_METHODS = frozenset({"sendmessage", "editmessagetext"})
 VISIBLE_METHODS = frozenset({"sendchataction", "sendmessage", "sendmessagedraft"})
 ANSWER_NORM = normalise(ANSWER)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+PUSH_TIMEOUT = 60.0  # Telegram gives a webhook about a minute to answer
+PUSH_RETRY_SECONDS = 1.0
+PUSH_ATTEMPTS = 10
 
 
 def die_with_parent() -> None:
@@ -47,15 +60,84 @@ def die_with_parent() -> None:
 
 
 class BenchTelegram(FakeTelegram):
-    """The Telegram fake, plus: when each update was first handed to the bot in a getUpdates response."""
+    """The Telegram fake, plus: when each update was first handed to the bot (in a getUpdates response,
+    or, with ``push_to``, when its webhook POST was started)."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, push_to: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.delivered_at: dict[int, float] = {}
         self.update_chat: dict[int, int] = {}
         self.injected_at: float | None = None
         self.complete_chats: set[int] = set()
         self.polled = False
+        self.push_to = push_to
+        self.webhook_secret = ""
+        self.webhook_registrations = 0
+        self.max_connections = 40
+        self.pushed = 0
+        self.push_failures = 0
+        self.push_given_up = 0
+        self._push_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._pushers: list[asyncio.Task[None]] = []
+        self._push_session: aiohttp.ClientSession | None = None
+        self._injector: asyncio.Task[None] | None = None
+
+    def _set_webhook(self, params: dict[str, Any]) -> bool:
+        result = super()._set_webhook(params)
+        self.webhook_secret = str(params.get("secret_token") or "")
+        self.max_connections = min(max(int(params.get("max_connections") or 40), 1), 100)
+        self.webhook_registrations += 1
+        if self.push_to and self.webhook_url:
+            self.start_pushing()
+        return result
+
+    def add_update(self, update: dict[str, Any]) -> int:
+        update_id = super().add_update(update)
+        if self.push_to:
+            self._push_queue.put_nowait(update)
+        return update_id
+
+    def start_pushing(self) -> None:
+        """Deliver queued updates to the webhook from now on (the first setWebhook sets the connections)."""
+        if self._pushers:
+            return
+        connector = aiohttp.TCPConnector(limit=self.max_connections)
+        self._push_session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=PUSH_TIMEOUT)
+        )
+        self._pushers = [asyncio.create_task(self._pusher()) for _ in range(self.max_connections)]
+
+    async def _pusher(self) -> None:
+        assert self._push_session is not None
+        while True:
+            update = await self._push_queue.get()
+            body = json.dumps(update).encode()
+            headers = {"Content-Type": "application/json", SECRET_HEADER: self.webhook_secret}
+            for _ in range(PUSH_ATTEMPTS):
+                self.delivered_at.setdefault(update["update_id"], time.monotonic())
+                try:
+                    async with self._push_session.post(self.push_to, data=body, headers=headers) as reply:
+                        await reply.read()
+                        ok = reply.status == 200
+                except (aiohttp.ClientError, TimeoutError):
+                    ok = False
+                if ok:
+                    self.pushed += 1
+                    with contextlib.suppress(ValueError):
+                        self._updates.remove(update)  # confirmed, as getUpdates' offset would
+                    break
+                self.push_failures += 1
+                await asyncio.sleep(PUSH_RETRY_SECONDS)
+            else:
+                self.push_given_up += 1
+
+    async def stop(self) -> None:
+        for task in self._pushers:
+            task.cancel()
+        await asyncio.gather(*self._pushers, return_exceptions=True)
+        if self._push_session is not None:
+            await self._push_session.close()
+        await super().stop()
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         self.polled = True
@@ -65,13 +147,26 @@ class BenchTelegram(FakeTelegram):
             self.delivered_at.setdefault(update["update_id"], now)
         return result
 
-    def inject(self, chats: list[int]) -> dict[str, Any]:
-        for chat in chats:
-            message = self.user_message(chat, question(chat), first_name=f"User{chat}")
-            # user_message() enqueued exactly one update; its id is the newest one.
-            self.update_chat[self._next_update_id - 1] = message["chat"]["id"]
+    def inject(self, chats: list[int], spacing: float = 0.0) -> dict[str, Any]:
+        """One question per chat: all at once, or one every `spacing` seconds (in the background)."""
         self.injected_at = time.monotonic()
+        if spacing > 0:
+            self._injector = asyncio.create_task(self._inject_spaced(chats, spacing))
+        else:
+            for chat in chats:
+                self._ask(chat)
         return {"injected": len(chats), "at": self.injected_at}
+
+    async def _inject_spaced(self, chats: list[int], spacing: float) -> None:
+        start = time.monotonic()
+        for index, chat in enumerate(chats):
+            await asyncio.sleep(max(0.0, start + index * spacing - time.monotonic()))
+            self._ask(chat)
+
+    def _ask(self, chat: int) -> None:
+        message = self.user_message(chat, question(chat), first_name=f"User{chat}")
+        # user_message() enqueued exactly one update; its id is the newest one.
+        self.update_chat[self._next_update_id - 1] = message["chat"]["id"]
 
     def status(self) -> dict[str, Any]:
         latest: dict[int, str] = {}
@@ -84,6 +179,9 @@ class BenchTelegram(FakeTelegram):
                 self.complete_chats.add(chat)
         return {
             "polling": self.polled,
+            "webhook_registrations": self.webhook_registrations,
+            "pushed": self.pushed,
+            "push_failures": self.push_failures,
             "calls": len(self.calls),
             "flood": self.flood_count(),
             "complete": len(self.complete_chats),
@@ -114,7 +212,23 @@ class BenchTelegram(FakeTelegram):
             "update_chat": {str(k): v for k, v in self.update_chat.items()},
             "injected_at": self.injected_at,
             "flood_count": self.flood_count(),
+            "answer_messages": self._answer_messages(),
+            "push": {
+                "pushed": self.pushed,
+                "failures": self.push_failures,
+                "given_up": self.push_given_up,
+                "max_connections": self.max_connections,
+            },
         }
+
+    def _answer_messages(self) -> dict[str, int]:
+        """Per chat: the bot's messages (not deleted) that show some of the answer: 1 each, if none twice."""
+        counts: Counter[int] = Counter()
+        for (chat, _), sent in self._sent.items():
+            text = sent.text or ""
+            if not sent.deleted and not text.startswith("⏳") and covered(text, ANSWER_NORM) > 0:
+                counts[chat] += 1
+        return {str(chat): count for chat, count in counts.items()}
 
 
 class BenchYandex:
@@ -188,6 +302,7 @@ async def serve(args: argparse.Namespace) -> None:
             private_interval=args.private_interval or None,
             group_per_minute=args.group_per_minute or None,
             global_per_second=args.global_per_second or None,
+            push_to=args.push_to,
         )
         api_url = await fake.start()
         target: Any = fake
@@ -205,7 +320,8 @@ async def serve(args: argparse.Namespace) -> None:
         if not isinstance(target, BenchTelegram):
             raise web.HTTPNotFound()
         body = await request.json()
-        return web.json_response(target.inject([int(c) for c in body["chats"]]))
+        chats = [int(c) for c in body["chats"]]
+        return web.json_response(target.inject(chats, float(body.get("spacing") or 0)))
 
     async def dump(request: web.Request) -> web.Response:
         body = await request.json()
@@ -249,6 +365,7 @@ def main() -> int:
     parser.add_argument("--private-interval", type=float, default=1.0)
     parser.add_argument("--group-per-minute", type=int, default=20)
     parser.add_argument("--global-per-second", type=int, default=30)
+    parser.add_argument("--push-to", default="", help="telegram: POST updates here once setWebhook came")
     parser.add_argument("--chunk-size", type=int, default=4, help="0 = sentence-sized chunks")
     parser.add_argument("--cps", type=float, default=150.0, help="characters per second of a stream")
     parser.add_argument("--first-delay", type=float, default=0.6)

@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -52,22 +51,33 @@ from bench.streaming import (
     ROOT,
     SETTLE_SECONDS,
     STARTUP_TIMEOUT,
-    TOKEN,
+    TELEGRAM_LIMITS,
     Child,
     _loadavg,
+    bot_env,
     clean_redis,
     cpu_seconds,
     get_json,
     machine,
     memory_kib,
     percentile,
+    render,
     spawn,
     spawn_fake,
     summary,
 )
 
 
-def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, quota: int, burst: float = 0.0) -> dict[str, Any]:
+def analyse(
+    tg: dict[str, Any],
+    ya: dict[str, Any],
+    n: int,
+    quota: int,
+    burst: float = 0.0,
+    groups: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """The quota figures; with `groups` (chat -> a name, e.g. the bot process that got its update) also
+    the wait and the start-order displacement per group, to see whether one group is served first."""
     full = tg["answer_norm_len"]
     delivered = {int(k): v for k, v in tg["delivered_at"].items()}
     arrivals = sorted(
@@ -142,9 +152,21 @@ def analyse(tg: dict[str, Any], ya: dict[str, Any], n: int, quota: int, burst: f
                 ),
             }
         )
+    by_group: dict[str, dict[str, Any]] = {}
+    for name in sorted(set((groups or {}).values())):
+        members = [chat for chat in started if (groups or {}).get(chat) == name]
+        moved = [started.index(chat) - rank[chat] for chat in members]
+        by_group[name] = {
+            "chats": len(members),
+            "wait_p50": percentile([waits[chat] for chat in members], 50),
+            "wait_p95": percentile([waits[chat] for chat in members], 95),
+            "displacement_mean": sum(moved) / len(moved) if moved else None,
+            "displacement_max_abs": max((abs(d) for d in moved), default=None),
+        }
     return {
         "answers_complete": len(done),
         "failed": n - len(done),
+        "by_group": by_group,
         "yandex_requests": len(ya["starts"]),
         "yandex_429": (ya.get("quota") or {}).get("rejected", 0),
         "yandex_peak_streams": (ya.get("quota") or {}).get("peak"),
@@ -196,7 +218,7 @@ async def run_once(n: int, args: argparse.Namespace) -> dict[str, Any]:
     try:
         telegram, tg_info = await spawn_fake(
             "telegram",
-            ["--private-interval", "1", "--group-per-minute", "20", "--global-per-second", "30"],
+            TELEGRAM_LIMITS,
             workdir,
         )
         children.append(telegram)
@@ -215,20 +237,7 @@ async def run_once(n: int, args: argparse.Namespace) -> dict[str, Any]:
             workdir,
         )
         children.append(yandex)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONPATH": str(ROOT),
-            "BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_info["api"],
-            "YANDEX_API_KEY": "test-api-key",
-            "YANDEX_FOLDER_ID": "b1gtestfolder",
-            "YANDEX_BASE_URL": ya_info["api"],
-            "REDIS_URL": args.redis_url,
-            "REDIS_PREFIX": prefix,
-            "LOG_LEVEL": "WARNING",
-            "BURST_SECONDS": str(args.burst),
-        }
+        env = bot_env(tg_info, ya_info, args.redis_url, prefix, extra={"BURST_SECONDS": str(args.burst)})
         if args.bot_quota:
             env["YANDEX_MAX_CONCURRENT_GENERATIONS"] = str(args.bot_quota)
         bot_log = RESULTS / f"{run_id}.bot.log"
@@ -334,10 +343,7 @@ def table(runs: list[dict[str, Any]]) -> str:
                 f"{r['bot_peak_rss_mib']:.0f}",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render(rows)
 
 
 def deciles(run: dict[str, Any]) -> str:

@@ -55,6 +55,10 @@ TOKEN = "123456:TEST-TOKEN"
 STARTUP_TIMEOUT = 30.0
 SETTLE_SECONDS = 1.5
 CHUNK_SIZES = {"token": 4, "sentence": 0}
+UNLIMITED_GENERATIONS = 1000  # the most YANDEX_MAX_CONCURRENT_GENERATIONS allows
+# Telegram's flood limits, on in the Telegram fake of every benchmark: 1 message/s per private chat
+# (burst 3), 20/min per group, 30/s per bot.
+TELEGRAM_LIMITS = ["--private-interval", "1", "--group-per-minute", "20", "--global-per-second", "30"]
 _BOT_REF: list[str] = []
 
 
@@ -293,6 +297,31 @@ async def get_json(http: aiohttp.ClientSession, url: str, payload: Any = None) -
         return await response.json()
 
 
+def bot_env(
+    tg_info: dict[str, str],
+    ya_info: dict[str, str],
+    redis_url: str,
+    prefix: str,
+    bot_path: Path = ROOT,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of a benchmarked `python -m bot`: nothing inherited but PATH and HOME."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": str(bot_path),
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": tg_info["api"],
+        "YANDEX_API_KEY": "test-api-key",
+        "YANDEX_FOLDER_ID": "b1gtestfolder",
+        "YANDEX_BASE_URL": ya_info["api"],
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": prefix,
+        "LOG_LEVEL": "WARNING",
+        **(extra or {}),
+    }
+
+
 async def clean_redis(url: str, prefix: str) -> int:
     from redis.asyncio import Redis
 
@@ -310,6 +339,33 @@ async def clean_redis(url: str, prefix: str) -> int:
     finally:
         await client.aclose()
     return deleted
+
+
+@dataclass
+class EndOfRun:
+    """Whether a run is over, from the fakes' status polled about once a second: all N answers shown, or,
+    since chats whose turn failed before reaching the model never complete, every stream that was started
+    has been shown, no new stream came for 5 polls, and 20 s have passed."""
+
+    n: int
+    started: float
+    requests_seen: int = -1
+    stable_polls: int = 0
+
+    def reached(self, tg_status: dict[str, Any], ya_status: dict[str, Any], result: dict[str, Any]) -> bool:
+        if tg_status["complete"] >= self.n and ya_status["finished"] >= self.n:
+            return True
+        self.stable_polls = self.stable_polls + 1 if ya_status["requests"] == self.requests_seen else 0
+        self.requests_seen = ya_status["requests"]
+        if (
+            self.stable_polls >= 5
+            and time.monotonic() - self.started > 20
+            and ya_status["open_streams"] == 0
+            and tg_status["complete"] >= ya_status["finished"]
+        ):
+            result["stopped_early"] = "some chats never reached the model"
+            return True
+        return False
 
 
 async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
@@ -333,14 +389,7 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
     try:
         telegram, tg_info = await spawn_fake(
             "telegram",
-            [
-                "--private-interval",
-                "1",
-                "--group-per-minute",
-                "20",
-                "--global-per-second",
-                "30",
-            ],
+            TELEGRAM_LIMITS,
             workdir,
         )
         children.append(telegram)
@@ -357,21 +406,19 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
             workdir,
         )
         children.append(yandex)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONPATH": str(opts.bot_path),
-            "BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_info["api"],
-            "YANDEX_API_KEY": "test-api-key",
-            "YANDEX_FOLDER_ID": "b1gtestfolder",
-            "YANDEX_BASE_URL": ya_info["api"],
-            "REDIS_URL": opts.redis_url,
-            "REDIS_PREFIX": prefix,
-            "STREAM_INTERVAL": str(opts.interval),
-            "LOG_LEVEL": "WARNING",
-            **opts.extra_env,
-        }
+        env = bot_env(
+            tg_info,
+            ya_info,
+            opts.redis_url,
+            prefix,
+            opts.bot_path,
+            {
+                "STREAM_INTERVAL": str(opts.interval),
+                # No line of generations here (bench/quota.py measures it): N answers stream at once.
+                "YANDEX_MAX_CONCURRENT_GENERATIONS": str(UNLIMITED_GENERATIONS),
+                **opts.extra_env,
+            },
+        )
         bot_log = opts.results / f"{run_id}.bot.log"
         # cwd is an empty directory so that no stray .env file changes the configuration.
         bot = await spawn("bot", [PYTHON, "-m", "bot"], bot_log, env=env, cwd=workdir)
@@ -411,7 +458,7 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
             await get_json(http, f"{tg_ctl}/inject", {"chats": chat_ids})
             peak_rss = 0
             timed_out = True
-            requests_seen, stable_polls = -1, 0
+            end = EndOfRun(n, t0)
             while time.monotonic() - t0 < opts.max_wait:
                 await asyncio.sleep(1.0)
                 if bot.process.returncode is not None:
@@ -421,21 +468,8 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
                 peak_rss = max(peak_rss, memory_kib(bot.pid).get("VmRSS", 0))
                 tg_status = await get_json(http, f"{tg_ctl}/status")
                 ya_status = await get_json(http, f"{ya_ctl}/status")
-                if tg_status["complete"] >= n and ya_status["finished"] >= n:
+                if end.reached(tg_status, ya_status, result):
                     timed_out = False
-                    break
-                # Chats whose turn failed before reaching the model never complete: stop once every
-                # stream that was started has been shown, no new stream came for 5 s, and 20 s have passed.
-                stable_polls = stable_polls + 1 if ya_status["requests"] == requests_seen else 0
-                requests_seen = ya_status["requests"]
-                if (
-                    stable_polls >= 5
-                    and time.monotonic() - t0 > 20
-                    and ya_status["open_streams"] == 0
-                    and tg_status["complete"] >= ya_status["finished"]
-                ):
-                    timed_out = False
-                    result["stopped_early"] = "some chats never reached the model"
                     break
             await asyncio.sleep(SETTLE_SECONDS)
             elapsed = time.monotonic() - t0
@@ -599,7 +633,12 @@ def table(runs: list[dict[str, Any]]) -> str:
                 ),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return render(rows)
+
+
+def render(rows: list[tuple[str, ...]]) -> str:
+    """Right-aligned columns, the first row a heading underlined with dashes."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

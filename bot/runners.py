@@ -54,6 +54,9 @@ class BotService:
         await app.recovery.sweep()
         self._background.append(asyncio.create_task(app.recovery.run(app.settings.recovery_sweep_seconds)))
         await publish_commands(app.bot)
+        # Every update needs the bot's own user (is the message meant for it?). aiogram's polling learns
+        # it at start, the webhook does not: without this the first burst of N updates sends N getMe.
+        await app.bot.me()
         log.info(
             "Bot started: model %s, credential %s, at most %d generations at once, store %s, stream mode %s",
             app.settings.model_uri,

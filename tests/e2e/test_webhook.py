@@ -167,6 +167,25 @@ async def test_a_redelivered_update_is_answered_once(
     assert 86000 < await redis.ttl(key) <= 86400
 
 
+async def test_a_burst_of_updates_does_not_ask_telegram_who_the_bot_is_once_per_update(
+    telegram: FakeTelegram, yandex: FakeYandex, run_webhook_bot: WebhookRunner, http: aiohttp.ClientSession
+) -> None:
+    # Every update needs the bot's own user (is it a question for the bot?). Polling learns it at start;
+    # the webhook must too, or the first burst sends one getMe per update before its "typing…".
+    yandex.responder = lambda body: Reply(text="Hello.", delay=0.01)
+    service = await run_webhook_bot()
+    chats = [CHAT + index for index in range(1, 21)]
+    updates = [question(telegram, chat, "hi there") for chat in chats]
+
+    statuses = await asyncio.gather(*(deliver(http, service, update) for update in updates))
+
+    assert set(statuses) == {200}
+    answered = lambda: all(telegram.bot_texts(chat) == ["Hello."] for chat in chats)  # noqa: E731
+    await telegram.wait_until(answered, timeout=20)
+    assert len(telegram.calls_of("getMe")) == 1, "getMe once, at start-up"
+    assert telegram.calls_of("getMe")[0].at < telegram.calls_of("setWebhook")[0].at
+
+
 async def test_start_up_registers_the_webhook_with_the_secret_and_the_update_types(
     telegram: FakeTelegram, run_webhook_bot: WebhookRunner
 ) -> None:
