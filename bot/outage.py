@@ -3,7 +3,9 @@ instead of a traceback on every retry."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 
 def describe(error: BaseException) -> str:
@@ -29,3 +31,16 @@ class OutageLog:
         if self.failing:
             self.failing = False
             self._log.info("%s restored", self._what)
+
+
+async def every(interval: float, work: Callable[[], Awaitable[object]], outage: OutageLog) -> None:
+    """Run `work` every `interval` seconds until cancelled; its failures go to `outage`, one line each way."""
+    while True:
+        try:
+            await work()
+            outage.ok()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            outage.failed(error)
+        await asyncio.sleep(interval)

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from bot.keys import RedisKeys
 from bot.log_context import ChatRef
 from bot.metrics import Metrics
-from bot.outage import OutageLog
+from bot.outage import OutageLog, every
 from bot.target import ChatTarget
 from bot.texts import texts_for
 from bot.threads.gate import TurnGate
@@ -71,15 +71,7 @@ class Heartbeat:
 
     async def run(self) -> None:
         """Beat until cancelled; a Redis outage is logged once, when it starts and when it ends."""
-        while True:
-            try:
-                await self.beat()
-                self._outage.ok()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self._outage.failed(error)
-            await asyncio.sleep(self._ttl_ms / 4000)
+        await every(self._ttl_ms / 4000, self.beat, self._outage)
 
     async def end(self) -> None:
         """The process is leaving: its answers are closed, others need not wait for the TTL."""
@@ -134,16 +126,9 @@ class InterruptedAnswers:
         return closed
 
     async def run(self, interval: float) -> None:
-        """Sweep every `interval` seconds until cancelled."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.sweep()
-                self._outage.ok()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self._outage.failed(error)
+        """Sweep every `interval` seconds until cancelled (the first sweep is the caller's, at start)."""
+        await asyncio.sleep(interval)
+        await every(interval, self.sweep, self._outage)
 
     async def _claim(self, owned: OwnedRecord, token: str) -> bool:
         chat_key = owned.record.chat_key

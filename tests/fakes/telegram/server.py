@@ -1018,7 +1018,7 @@ class FakeTelegram:
         return {"status": status, "user": public, **base, **fields}
 
     def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat_id = self._chat_id(params)
+        self._chat_id(params)  # an unknown chat fails before the upload is stored
         doc = params.get("document")
         if isinstance(doc, dict) and "content" in doc:
             if not doc["content"]:
@@ -1030,33 +1030,7 @@ class FakeTelegram:
             raise bad_request("wrong file identifier/HTTP URL specified")
         else:
             raise bad_request("there is no document in the request")
-        caption, entities = parse_formatted(
-            str(params.get("caption") or ""), params.get("caption_entities"), params.get("parse_mode")
-        )
-        entities = self._honoured(entities, params)
-        if utf16_len(caption) > MAX_CAPTION:
-            raise bad_request("message caption is too long")
-        markup = self._check_markup(params.get("reply_markup"))
-        self._reply_target(chat_id, params)  # validate before a message id is consumed
-        content: dict[str, Any] = {"document": document}
-        if caption:
-            content["caption"] = caption
-        if entities:
-            content["caption_entities"] = entities
-        sent = SentMessage(
-            message_id=self._new_message_id(chat_id),
-            chat_id=chat_id,
-            text=None,
-            entities=entities,
-            reply_markup=markup,
-            reply_to_message_id=None,
-            message_thread_id=params.get("message_thread_id"),
-            history=[(None, entities)],
-            date=int(time.time()),
-            caption=caption or None,
-            document=document,
-        )
-        return self._store_bot_message(chat_id, params, content, sent)
+        return self._media_message(params, None, "document", document)
 
     def _uploaded(self, params: dict[str, Any], field: str, limit: int) -> bytes:
         value = params.get(field)
@@ -1073,11 +1047,14 @@ class FakeTelegram:
             raise bad_request("wrong file identifier/HTTP URL specified")
         raise bad_request(f"there is no {field} in the request")
 
-    def _media_message(self, params: dict[str, Any], content: bytes, kind: str, media: Any) -> dict[str, Any]:
+    def _media_message(
+        self, params: dict[str, Any], content: bytes | None, kind: str, media: Any
+    ) -> dict[str, Any]:
         chat_id = self._chat_id(params)
         caption, entities = parse_formatted(
             str(params.get("caption") or ""), params.get("caption_entities"), params.get("parse_mode")
         )
+        entities = self._honoured(entities, params)
         if utf16_len(caption) > MAX_CAPTION:
             raise bad_request("message caption is too long")
         markup = self._check_markup(params.get("reply_markup"))
