@@ -111,7 +111,9 @@ async def reach_telegram(
     while True:
         attempt += 1
         try:
-            await bot.get_me(request_timeout=int(PROBE_TIMEOUT_SECONDS * 2))
+            # bot.me() keeps the answer: every update needs the bot's own user, and asking once here
+            # spares a getMe per update of the first burst.
+            await asyncio.wait_for(bot.me(), PROBE_TIMEOUT_SECONDS * 2)
             if attempt > 1:
                 log.info("Telegram at %s answers now", api_url)
             return

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from bot.keys import RedisKeys
+from bot.log_context import ChatRef
 from bot.outage import OutageLog
 
 log = logging.getLogger(__name__)
@@ -330,8 +331,10 @@ class GenerationQuota:
             waiting = waiting[: self.limit]
         result = await self._tick(holders, waiting, register=False)
         for holder, renewed in zip(holders, result, strict=False):
-            if not renewed:
-                log.warning("the generation slot of %s was lost (lease ran out)", holder.id)
+            # A holder that gave its slot back while the round ran is not a lost lease. The ticket id
+            # begins with the chat key, so it is logged as a ChatRef (hidden unless LOG_CHAT_IDS).
+            if not renewed and self._local.get(holder.id) is holder and holder.holding:
+                log.warning("a generation slot in %s was lost (lease ran out)", ChatRef(holder.id))
         offset = len(holders)
         for index, ticket in enumerate(waiting):
             status, position = result[offset + 3 * index], result[offset + 3 * index + 1]

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
 
 from bot.clock import Clock
+from bot.log_context import ChatRef
 from bot.telegram.budget import Budget, prepaid
 from bot.telegram.errors import TRANSIENT_ERRORS, Result, classify
 from bot.telegram.pacing import Pacer
@@ -67,7 +68,7 @@ class ChatCaller:
             except TelegramRetryAfter as error:
                 self._pacer.flooded(error.retry_after)
                 await self._budget.flooded(self._chat_id, error.retry_after)
-                log.warning("flood control: pausing chat %s for %s s", self._chat_id, error.retry_after)
+                log.warning("flood control: pausing %s for %s s", ChatRef(self._chat_id), error.retry_after)
                 self._flood_waited += error.retry_after
                 if self._flood_waited > self._max_flood_wait:
                     self._give_up()
@@ -90,9 +91,9 @@ class ChatCaller:
 
     def _give_up(self) -> None:
         log.warning(
-            "chat %s is paused by Telegram's flood control for longer than %.0f s in all "
+            "%s is paused by Telegram's flood control for longer than %.0f s in all "
             "(TELEGRAM_MAX_FLOOD_WAIT); nothing more is sent there for this message",
-            self._chat_id,
+            ChatRef(self._chat_id),
             self._max_flood_wait,
         )
         self.banned = True

@@ -21,6 +21,7 @@ from aiogram.types import BufferedInputFile
 
 from bot.assistant.images import MAX_PROMPT_CHARS, ImageError, ImageGenerator
 from bot.assistant.speech import AudioFormat, SpeechError, SpeechKit, audio_format_for_mime
+from bot.log_context import ChatRef
 from bot.target import ChatTarget
 from bot.telegram.errors import Result, file_too_big
 from bot.telegram.render import Rendered, render_markdown
@@ -179,7 +180,9 @@ class SpokenAnswers:
         try:
             audio = await self._speech.synthesize(text)
         except SpeechError as error:
-            log.warning("speech synthesis in chat %s failed: %s (%s)", key, error.kind.value, error.detail)
+            log.warning(
+                "speech synthesis in %s failed: %s (%s)", ChatRef(key), error.kind.value, error.detail
+            )
             if key not in self._told:
                 self._told.add(key)
                 reason = texts.media.speech_errors[error.kind.value]
@@ -189,7 +192,7 @@ class SpokenAnswers:
         caption = texts.media.voice_cut if cut else None
         sent = await sender.send_voice(BufferedInputFile(audio, "answer.ogg"), caption=caption)
         if sent.result is not Result.OK:
-            log.warning("could not send a voice answer to chat %s: %s", key, sent.result.name)
+            log.warning("could not send a voice answer to %s: %s", ChatRef(key), sent.result.name)
 
 
 class Pictures:
@@ -233,7 +236,7 @@ class Pictures:
             await self._show(sender, status.message_id, texts.media.image_stopped)
             return
         except ImageError as error:
-            log.warning("drawing in chat %s failed: %s (%s)", target.key, error.kind.value, error.detail)
+            log.warning("drawing in %s failed: %s (%s)", ChatRef(target.key), error.kind.value, error.detail)
             await self._show(sender, status.message_id, texts.media.image_errors[error.kind.value])
             return
         finally:

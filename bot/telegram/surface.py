@@ -138,12 +138,14 @@ class ReplySurface:
             if final and result in (Result.REFUSED, Result.BAD_ENTITIES):
                 # The final text must reach the user: plain text first, then a message of its own.
                 if not self._sender.plain and part.entities:
-                    log.warning("chat %s refused the final frame; sending it as plain text", self.target.key)
+                    log.warning(
+                        "%s refused the final frame; sending it as plain text", ChatRef(self.target.key)
+                    )
                     self._sender.plain = True
                     continue
                 if not fresh:
                     log.warning(
-                        "chat %s refused the final frame; sending it as a new message", self.target.key
+                        "%s refused the final frame; sending it as a new message", ChatRef(self.target.key)
                     )
                     fresh = True
                     if message_id is not None:

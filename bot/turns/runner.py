@@ -288,7 +288,9 @@ class TurnRunner:
                     return
                 self._journal_outage.ok()
                 if not written and key not in self._taken_over:
-                    log.warning("the answer in chat %s was closed by another process; ending it here", key)
+                    log.warning(
+                        "the answer in %s was closed by another process; ending it here", ChatRef(key)
+                    )
                     self._taken_over.add(key)
                     self.stop_local(key, interrupted=True)
 
