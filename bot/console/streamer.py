@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from bot.assistant.events import AnswerEvent, TextDelta, ToolActivity
@@ -11,7 +10,7 @@ from bot.console.screen import Screen
 from bot.target import ChatTarget
 from bot.texts import Texts
 from bot.threads.journal import AnswerJournal, AnswerRecord, OwnedRecord
-from bot.turns.streaming import ProgressCallback, StreamOutcome, closing_notice
+from bot.turns.streaming import ProgressCallback, StreamOutcome, closing_notice, consume_until_stopped
 
 
 class ConsoleStreamer:
@@ -50,18 +49,11 @@ class ConsoleStreamer:
     async def run(self, events: AsyncIterator[AnswerEvent]) -> StreamOutcome:
         self._screen.answer_started(self._texts.console.thinking)
         consumer = asyncio.create_task(self._consume(events))
-        stopper = asyncio.create_task(self._stop.wait())
         try:
-            await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if not consumer.done():
-                # Cancelling the consumer closes the model's HTTP stream: no more tokens are generated.
+            if await consume_until_stopped(consumer, self._stop):
                 self._outcome.stopped = True
-                consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
         finally:
             consumer.cancel()
-            stopper.cancel()
             self._finish()
         self._outcome.delivered = True
         return self._outcome

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -23,7 +22,7 @@ from bot.telegram.retry_button import RetryButtons
 from bot.telegram.sender import Outbox
 from bot.telegram.surface import ReplySurface
 from bot.texts import Texts
-from bot.turns.streaming import ProgressCallback, StreamOutcome, closing_notice
+from bot.turns.streaming import ProgressCallback, StreamOutcome, closing_notice, consume_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -169,15 +168,9 @@ class ReplyStreamer:
         self.show_typing()
         publisher = asyncio.create_task(self._publish_loop())
         consumer = asyncio.create_task(self._consume(events))
-        stopper = asyncio.create_task(self._stop.wait())
         try:
-            await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if not consumer.done():
-                # Cancelling the consumer closes the model's HTTP stream: no more tokens are generated.
+            if await consume_until_stopped(consumer, self._stop):
                 self._outcome.stopped = True
-                consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
             if self._stop.is_set() and self._outcome.finish is None and self._outcome.failure is None:
                 self._outcome.stopped = True  # the events ended because of the stop (e.g. left the line)
         except BaseException:
@@ -185,7 +178,6 @@ class ReplyStreamer:
             consumer.cancel()
             raise
         finally:
-            stopper.cancel()
             self._done = True
             self._wake.set()
             self.close()

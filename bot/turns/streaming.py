@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -118,3 +120,22 @@ class StreamerFactory(Protocol):
 class Notifier(Protocol):
     async def __call__(self, target: ChatTarget, text: str) -> None:
         """Tell the chat something short (plain text), outside of any answer."""
+
+
+async def consume_until_stopped(consumer: asyncio.Task[None], stop: asyncio.Event) -> bool:
+    """Wait for `consumer` to read the model's events, or for `stop`; True when the stop cut it short.
+
+    Cancelling the consumer closes the model's HTTP stream, so no more tokens are generated. The task
+    waiting for `stop` is always cancelled; the consumer is left for the caller to clean up on errors.
+    """
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopped = not consumer.done()
+        if stopped:
+            consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        return stopped
+    finally:
+        stopper.cancel()
