@@ -283,6 +283,7 @@ class RunOptions:
     max_wait: float
     redis_url: str
     profile: bool
+    profile_seconds: int | None
     keep_raw: bool
     results: Path
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -442,18 +443,20 @@ async def run_once(n: int, chunks: str, opts: RunOptions) -> dict[str, Any]:
                     "--pid",
                     str(bot.pid),
                     "--rate",
-                    "100",
-                    "--nonblocking",
+                    "500" if opts.profile_seconds else "100",
+                    *([] if opts.profile_seconds else ["--nonblocking"]),  # a short window: exact stacks
                     "--format",
                     "raw",
                     "-o",
                     str(opts.results / f"{run_id}.pyspy.txt"),
                     "--duration",
-                    str(int(opts.max_wait)),
+                    str(opts.profile_seconds or int(opts.max_wait)),
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                     preexec_fn=die_with_parent,
                 )
+                if opts.profile_seconds:
+                    await asyncio.sleep(0.5)  # py-spy takes a moment to attach: the window starts sampled
             t0 = time.monotonic()
             await get_json(http, f"{tg_ctl}/inject", {"chats": chat_ids})
             peak_rss = 0
@@ -669,7 +672,8 @@ async def main_async(args: argparse.Namespace) -> int:
         first_delay=args.first_delay,
         max_wait=args.max_wait,
         redis_url=args.redis_url,
-        profile=args.profile,
+        profile=args.profile or args.profile_seconds is not None,
+        profile_seconds=args.profile_seconds,
         keep_raw=args.keep_raw,
         results=RESULTS,
         extra_env=extra_env,
@@ -706,7 +710,7 @@ async def _run_all(args: argparse.Namespace, opts: RunOptions) -> int:
         await probe.aclose()
     runs = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = RESULTS / f"streaming-{stamp}{'-profile' if args.profile else ''}.json"
+    out = RESULTS / f"streaming-{stamp}{'-profile' if args.profile or args.profile_seconds else ''}.json"
     for chunks in args.chunks:
         for n in args.chats:
             print(f"--- {chunks} chunks, N = {n} ...", file=sys.stderr, flush=True)
@@ -772,6 +776,11 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument(
         "--profile", action="store_true", help="record the bot with py-spy (perturbs figures)"
+    )
+    parser.add_argument(
+        "--profile-seconds",
+        type=int,
+        help="record only the first S seconds after the questions are sent (implies --profile)",
     )
     parser.add_argument("--keep-raw", action="store_true", help="keep the fakes' raw dumps in bench/results")
     parser.add_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -67,6 +68,12 @@ class BotService:
         )
         if app.access.open:
             log.warning("ALLOWED_USER_IDS and ALLOWED_CHAT_IDS are empty: the bot is open to everyone")
+        # What start-up built (aiogram's and pydantic's models, the clients: most of the heap, which
+        # lives as long as the process) is moved out of the collector's sight. Otherwise every full
+        # collection walks it all again, and a burst of questions triggers several: each one stalled
+        # the event loop, and with it the first signs (docs/performance.md, "First sign").
+        gc.collect()
+        gc.freeze()
         self.ready.set()
 
     async def reach_services(self, *, handle_signals: bool = False) -> None:

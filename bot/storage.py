@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -58,6 +59,9 @@ def build_redis(settings: Settings) -> tuple[Redis, str]:
         health_check_interval=HEALTH_CHECK_SECONDS,
         retry=redis_retry(),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        # Resolved once: by default every new connection looks redis-py's version up in the installed
+        # package's metadata (a file read and parse), which a burst of chats opening connections felt.
+        driver_info=DriverInfo(),
     )
     return Redis(connection_pool=pool), _without_password(url)
 

@@ -33,4 +33,8 @@ class FirstSign(BaseMiddleware):
                 task = asyncio.create_task(self._indicator.ping(chat_target(message)))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                # One turn of the loop for the chat action to go out: otherwise, in a burst, every
+                # update of the batch first runs its chain up to its Redis round trip, and the chat
+                # actions queue behind all of that.
+                await asyncio.sleep(0)
         return await handler(event, data)

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.telegram.addressing import author_name, question_for, replies_to
+from bot.telegram.filters import OnLoop
 from bot.telegram.media import Media
 from bot.telegram.middlewares.callback_answers import answer_quietly
 from bot.telegram.retry_button import RETRY_CALLBACK, RetryButtons
@@ -43,7 +44,7 @@ def router() -> Router:
         stopped = await runner.stop(key) or drawing
         await reply(outbox, message, texts.stopping if stopped else texts.nothing_to_stop)
 
-    @router.callback_query(F.data == STOP_CALLBACK)
+    @router.callback_query(OnLoop(F.data == STOP_CALLBACK))
     async def stop_button(query: CallbackQuery, callback_answer: CallbackAnswer, runner: TurnRunner) -> None:
         texts = texts_for(query.from_user.language_code)
         target = chat_target(query)
@@ -67,7 +68,7 @@ def router() -> Router:
         again = Question(chat_target(message), "", texts, user_id, retry=True)
         await runner.answer(again, on_queued=handoff)
 
-    @router.callback_query(F.data == RETRY_CALLBACK)
+    @router.callback_query(OnLoop(F.data == RETRY_CALLBACK))
     async def retry_button(
         query: CallbackQuery,
         callback_answer: CallbackAnswer,
@@ -98,7 +99,7 @@ def router() -> Router:
     async def stop_draft(event: MessageGenerationStopped, runner: TurnRunner) -> None:
         await runner.stop(chat_target(event).key)
 
-    @router.message(F.text.startswith("/"))
+    @router.message(OnLoop(F.text.startswith("/")))
     async def unknown_command(message: Message, bot: Bot, outbox: Outbox) -> None:
         # In groups a bare /command may be for another bot; answer only what is clearly ours.
         me = await bot.me()
@@ -106,7 +107,7 @@ def router() -> Router:
         if is_private(message.chat) or command.lower().endswith(f"@{(me.username or '').lower()}"):
             await reply(outbox, message, texts_of(message).help)
 
-    @router.message(F.text)
+    @router.message(OnLoop(F.text))
     async def question(
         message: Message,
         bot: Bot,

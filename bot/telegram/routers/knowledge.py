@@ -23,6 +23,7 @@ from bot.assistant.knowledge import (
 )
 from bot.keyed_lock import KeyedLock
 from bot.metrics import Metrics
+from bot.telegram.filters import OnLoop
 from bot.telegram.render import Rendered, split_rendered, styled
 from bot.telegram.routers.common import human_size, reply, texts_of
 from bot.telegram.sender import Outbox
@@ -43,7 +44,7 @@ UploadQueue = KeyedLock[int]
 def router() -> Router:
     router = Router(name="knowledge")
 
-    @router.message(F.document)
+    @router.message(OnLoop(F.document))
     async def document(
         message: Message,
         bot: Bot,
@@ -86,7 +87,7 @@ def router() -> Router:
         except KnowledgeError as error:
             await reply(outbox, message, texts.kb.error.format(error=error))
 
-    @router.callback_query(F.data.startswith(DELETE_PREFIX))
+    @router.callback_query(OnLoop(F.data.startswith(DELETE_PREFIX)))
     async def delete(
         query: CallbackQuery,
         callback_answer: CallbackAnswer,

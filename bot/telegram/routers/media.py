@@ -13,6 +13,7 @@ from aiogram.types import Message
 
 from bot.telegram.addressing import author_name, caption_question
 from bot.telegram.chat_admins import ChatAdmins
+from bot.telegram.filters import OnLoop
 from bot.telegram.media import PHOTO_MARKER, Media, MediaRefused, Pictures, Recording, TelegramFile
 from bot.telegram.render import Rendered
 from bot.telegram.routers.common import reply, texts_of
@@ -65,7 +66,7 @@ def router() -> Router:
         if user_id is not None:
             await limits.count_questions(user_id)
 
-    @router.message(F.voice | F.audio)
+    @router.message(OnLoop(F.voice | F.audio))
     async def recording(
         message: Message,
         bot: Bot,
@@ -106,7 +107,7 @@ def router() -> Router:
         if outcome is not None and outcome.complete and outcome.delivered:
             await media.after_answer(outbox, target, texts, outcome.text)
 
-    @router.message(F.photo)
+    @router.message(OnLoop(F.photo))
     async def photo(
         message: Message,
         bot: Bot,
