@@ -40,7 +40,8 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("kb:documents", "hash: file id → the document's name, size, status and upload time"),
     (
         "quota:queue",
-        "sorted set: questions waiting for a generation slot → their arrival (wall-clock microseconds)",
+        "sorted set: questions waiting for a generation slot → their arrival"
+        " (microseconds, Telegram's order for a message)",
     ),
     ("quota:waiters", "sorted set: waiting questions → their process's heartbeat deadline"),
     ("quota:holders", "sorted set: questions holding a generation slot → their lease deadline"),

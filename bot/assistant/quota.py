@@ -190,9 +190,9 @@ class GenerationQuota:
         leaves the line at once; leaving the body gives the slot back, on every exit path.
 
         The place in line is `arrival` when given — an integer that orders every caller of every process
-        (the bot passes the wall-clock microsecond its question arrived, so the work between arrival and
-        the model request cannot reorder questions) — else the next number of the shared counter. One
-        line should use one kind: counter numbers all sort before timestamps.
+        (the bot passes the microsecond its question arrived, in Telegram's order for a message, so the
+        work between arrival and the model request cannot reorder questions) — else the next number of
+        the shared counter. One line should use one kind: counter numbers all sort before timestamps.
         """
         if ticket_id in self._local:
             raise DuplicateTicket(

@@ -91,7 +91,8 @@ class Generations:
         line (deduplication, limits, its turn, its thread) finish in any order, and the first to get
         there would take the free slots although others arrived before them. So a question joins the
         line only once this process's messages expected with an earlier arrival have joined it or been
-        withdrawn, waiting at most `entry_wait`. Across processes the arrival times alone order the line.
+        withdrawn, waiting at most `entry_wait`. Across processes the arrival times alone order the line
+        (for a Telegram message its place in Telegram's order, bot.telegram.middlewares.ordering).
         """
         self._entries[(chat_key, _arrival(arrived_at))] = _Entry(_arrival(arrived_at))
 
@@ -122,9 +123,10 @@ class Generations:
     ) -> AsyncGenerator[AnswerEvent, None]:
         """The events of one answer, generated inside a slot; the wait is shown through `streamer`.
 
-        The place in line is `arrived_at` (wall-clock seconds the question reached the bot; now when
-        not known), so questions are served in the order they came, whichever process took them and
-        however long each took to get here. Cancelling (a /stop: the streamer closes the events) leaves
+        The place in line is `arrived_at` (seconds: a Telegram message's date with its update_id as
+        the fraction, so Telegram's order; else the wall-clock time the question reached the bot; now
+        when not known), so questions are served in the order they came, whichever process took them
+        and however long each took to get here. Cancelling (a /stop: the streamer closes the events) leaves
         the line at once, or gives the slot back, and closes the model stream.
         """
         ticket = f"{chat_key}:{uuid.uuid4().hex[:12]}"
@@ -220,5 +222,5 @@ class Generations:
 
 
 def _arrival(arrived_at: float | None) -> int:
-    """The place in line: the wall-clock microsecond the question arrived (now, when not known)."""
+    """The place in line: the microsecond the question arrived (now, when not known)."""
     return round((time.time() if arrived_at is None else arrived_at) * 1_000_000)

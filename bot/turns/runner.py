@@ -47,7 +47,8 @@ class Question:
     author: str | None = None  # named to the model in group threads, where several people talk
     retry: bool = False  # answer the thread's last question again, in place of its answer (no prompt)
     messages: int = 1  # how many of the user's messages this is (a burst joins several)
-    # Wall-clock time the message reached the bot: its place in the line for a generation slot.
+    # Its place in the line for a generation slot, in seconds: Telegram's order for a message (its date,
+    # the update_id within that second), else the wall-clock time it reached the bot.
     arrived_at: float | None = None
     via: str | None = None  # "voice" (the prompt is a transcript) or "photo", kept with the thread's copy
     stored: str | None = None  # what the thread keeps instead of the prompt (a photo's caption + marker)

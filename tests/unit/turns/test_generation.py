@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from aiogram.types import Chat, Message, Update
 from redis.asyncio import Redis
 
 from bot.assistant.events import AnswerEvent, Failed, FailureKind, Finished, TextDelta, Tool, ToolActivity
 from bot.assistant.quota import GenerationQuota
 from bot.keys import RedisKeys
+from bot.telegram.middlewares.ordering import ChatOrdering
 from bot.turns.generation import Generations
 from bot.turns.streaming import StreamOutcome
 from tests.helpers import FakeClock
@@ -239,6 +243,55 @@ async def test_expected_questions_join_the_line_in_arrival_order(quota: Generati
     assert served == ["a", "b", "c", "d"]
     for key, arrived_at in arrivals.items():
         generations.withdraw(key, arrived_at)
+
+
+async def test_two_processes_serve_a_burst_in_telegram_order_not_in_the_order_they_parsed_it(
+    redis: Redis, keys: RedisKeys, quota: GenerationQuota
+) -> None:
+    # Behind one webhook, process A parses update 102 of a burst before process B parses update 101
+    # (by their own clocks A's message came first): the free slot goes to 101, Telegram's first.
+    other = GenerationQuota(redis, keys=keys, limit=1, lease_seconds=3, poll_seconds=0.1)
+    a, b = (Generations(q, clock=FakeClock(), rate_limit_wait=0) for q in (quota, other))
+    release = asyncio.Event()
+    served: list[int] = []
+
+    async def hold() -> AsyncIterator[AnswerEvent]:
+        await release.wait()
+        yield Finished()
+
+    def model(update_id: int) -> Callable[[], AsyncIterator[AnswerEvent]]:
+        async def stream() -> AsyncIterator[AnswerEvent]:
+            served.append(update_id)
+            yield Finished()
+
+        return stream
+
+    async def deliver(generations: Generations, wall_clock: float, update_id: int) -> None:
+        chat = Chat(id=update_id, type="private")
+        message = Message(message_id=1, date=datetime.fromtimestamp(1_700_000_000, UTC), chat=chat, text="q")
+
+        async def handler(event: Any, data: dict[str, Any]) -> None:
+            streamer = WaitingStreamer()
+            await collect(
+                generations.events(str(update_id), streamer, model(update_id), arrived_at=data["arrived_at"])
+            )
+
+        ordering = ChatOrdering(generations, wall_clock=lambda: wall_clock)
+        await ordering(handler, Update(update_id=update_id, message=message), {})
+
+    holder = asyncio.create_task(collect(a.events("holder", WaitingStreamer(), hold)))
+    await until(lambda: quota.running(), 1)
+    tasks = [asyncio.create_task(deliver(a, 1_700_000_000.010, 102))]
+    await until(lambda: quota.waiting(), 1)
+    tasks.append(asyncio.create_task(deliver(b, 1_700_000_000.090, 101)))
+    await until(lambda: quota.waiting(), 2)
+    release.set()
+    try:
+        async with asyncio.timeout(10):
+            await asyncio.gather(holder, *tasks)
+    finally:
+        await other.aclose()
+    assert served == [101, 102]
 
 
 async def test_a_question_that_never_gets_there_holds_the_others_up_only_briefly(
