@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram import Bot
@@ -28,6 +29,7 @@ from bot.telegram.render import Rendered, render_markdown
 from bot.telegram.sender import Outbox, Sender
 from bot.texts import Texts
 from bot.threads.chat_settings import ChatSettingsStore
+from bot.turns.streaming import StreamOutcome
 
 log = logging.getLogger(__name__)
 
@@ -275,9 +277,14 @@ class Media:
     vision_model: str | None  # the vision model's URI; None: photos are refused
     vision_refusal: str | None  # the owner's own refusal text (VISION_UNAVAILABLE_TEXT)
 
-    async def after_answer(
-        self, outbox: Outbox, target: ChatTarget, texts: Texts, answer: str | None
-    ) -> None:
-        """A complete text answer was shown: speak it too where the chat asked for spoken answers."""
-        if answer and answer.strip() and await self.spoken.enabled(target.key):
-            await self.spoken.speak(outbox.to(target), answer, texts)
+    def after_answer_in(
+        self, outbox: Outbox, target: ChatTarget, texts: Texts
+    ) -> Callable[[StreamOutcome], Awaitable[None]]:
+        """What follows a complete answer shown in the chat: spoken too, where the chat asked for that."""
+
+        async def after(outcome: StreamOutcome) -> None:
+            answer = outcome.text
+            if answer and answer.strip() and await self.spoken.enabled(target.key):
+                await self.spoken.speak(outbox.to(target), answer, texts)
+
+        return after

@@ -42,6 +42,7 @@ class _Entry:
 
     arrival: int
     joined: asyncio.Event = field(default_factory=asyncio.Event)
+    kept: bool = False  # its answer goes on after the handler returned: only the answer withdraws it
 
 
 class Generations:
@@ -96,14 +97,24 @@ class Generations:
         """
         self._entries[(chat_key, _arrival(arrived_at))] = _Entry(_arrival(arrived_at))
 
-    def withdraw(self, chat_key: str, arrived_at: float | None) -> None:
+    def keep(self, chat_key: str, arrived_at: float | None) -> None:
+        """The message's answer goes on in a task of its own once its handler has returned (it has not
+        joined the line yet): the handler's `withdraw` leaves its place alone, the answer's own
+        (`kept=True`) ends it."""
+        if arrived_at is not None and (entry := self._entries.get((chat_key, _arrival(arrived_at)))):
+            entry.kept = True
+
+    def withdraw(self, chat_key: str, arrived_at: float | None, *, kept: bool = False) -> None:
         """That message will not join the line now (handled, refused, or waiting behind its chat's answer):
-        nobody waits for it any more."""
+        nobody waits for it any more. A kept message is withdrawn only by its answer (`kept=True`)."""
         if arrived_at is None:
             return
-        entry = self._entries.pop((chat_key, _arrival(arrived_at)), None)
-        if entry is not None:
-            entry.joined.set()
+        place = (chat_key, _arrival(arrived_at))
+        entry = self._entries.get(place)
+        if entry is None or (entry.kept and not kept):
+            return
+        del self._entries[place]
+        entry.joined.set()
 
     def drain(self) -> int:
         """Shutdown: every question waiting for a slot ends now, told to send it again; returns how many."""

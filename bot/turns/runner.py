@@ -132,11 +132,12 @@ class TurnRunner:
         self._journal_outage = OutageLog(log, "the answer journal in Redis")
         self._closing = False  # shutting down: questions still queued are not started any more
         self._in_turn: set[asyncio.Task[object]] = set()  # past the queue: cancelling them is an interruption
+        self._detached: set[asyncio.Task[None]] = set()  # answers `start()`ed, until their `after` is done
 
     @property
-    def running(self) -> set[asyncio.Task[object]]:
+    def running(self) -> set[asyncio.Task[Any]]:
         """Tasks answering or waiting to answer (the app waits for them at shutdown)."""
-        return self._running
+        return set(self._running) | self._detached
 
     def stop_local(self, chat_key: str, *, interrupted: bool = False) -> bool:
         """Stop the answer this process is streaming in the chat; False when there is none here."""
@@ -169,7 +170,7 @@ class TurnRunner:
         # once to send it again, like a queued one, and no new generation starts.
         if self._generations is not None and (told := self._generations.drain()):
             log.info("%d question(s) waiting for a generation slot told to send again", told)
-        running: set[asyncio.Task[Any]] = set(self._running) | (also or set())
+        running = self.running | (also or set())
         if not running:
             return
         log.info("waiting up to %.0f s for %d running answer(s)", grace, len(running))
@@ -182,6 +183,64 @@ class TurnRunner:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+    async def start(
+        self,
+        question: Question,
+        *,
+        on_queued: Callable[[], None] | None = None,
+        after: Callable[[StreamOutcome], Awaitable[None]] | None = None,
+    ) -> None:
+        """Answer the question in a task of its own; return once it holds its place in the chat's order.
+
+        The handler that received the message returns then, while the answer streams, so the update, its
+        models and aiogram's handler chain are freed rather than held for the whole answer (about a
+        quarter of what each concurrent answer held; docs/performance.md, "Memory per concurrent
+        answer"). `after` runs once the answer was complete and shown in full (a spoken copy). What fails
+        before the question has its place is raised here, as if answered here; a later failure is
+        logged, and the user told in plain words.
+        """
+        placed = asyncio.Event()
+
+        def hold_place() -> None:
+            placed.set()
+            if on_queued is not None:
+                on_queued()
+
+        if self._generations is not None:
+            self._generations.keep(question.target.key, question.arrived_at)
+        task = asyncio.create_task(self._answer_detached(question, hold_place, after, placed))
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+        waiting = asyncio.create_task(placed.wait())
+        try:
+            await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+        if task.done() and not placed.is_set():
+            task.result()  # what failed before the question had its place
+
+    async def _answer_detached(
+        self,
+        question: Question,
+        on_queued: Callable[[], None],
+        after: Callable[[StreamOutcome], Awaitable[None]] | None,
+        placed: asyncio.Event,
+    ) -> None:
+        key = question.target.key
+        try:
+            outcome = await self.answer(question, on_queued)
+            if after is not None and outcome is not None and outcome.complete and outcome.delivered:
+                await after(outcome)
+        except Exception:
+            if not placed.is_set():
+                raise  # start() raises it in the handler, whose error handler tells the user
+            log.exception("answer in %s failed", ChatRef(key))
+            with contextlib.suppress(Exception):  # the chat may be unreachable; the error is logged
+                await asyncio.wait_for(self._notify(question.target, question.texts.internal_error), 10)
+        finally:
+            if self._generations is not None:
+                self._generations.withdraw(key, question.arrived_at, kept=True)
 
     async def answer(
         self, question: Question, on_queued: Callable[[], None] | None = None
@@ -246,7 +305,7 @@ class TurnRunner:
             notice = asyncio.create_task(self._tell_queued(question))
         if self._generations is not None and self._gate.busy(key):
             # It waits behind its chat's answer: later arrivals of other chats must not wait for it.
-            self._generations.withdraw(key, question.arrived_at)
+            self._generations.withdraw(key, question.arrived_at, kept=True)
         try:
             # The gate registers this turn before its first await, so the next message may go on now.
             queued()

@@ -66,7 +66,7 @@ def router() -> Router:
             await reply(outbox, message, _limit_text(hit, texts))
             return
         again = Question(chat_target(message), "", texts, user_id, retry=True)
-        await runner.answer(again, on_queued=handoff)
+        await runner.start(again, on_queued=handoff)
 
     @router.callback_query(OnLoop(F.data == RETRY_CALLBACK))
     async def retry_button(
@@ -93,7 +93,7 @@ def router() -> Router:
         # Answered now: the new answer takes a while, and the button should not spin meanwhile.
         callback_answer.disabled = True
         await answer_quietly(query, texts.retrying)
-        await runner.answer(Question(target, "", texts, query.from_user.id, retry=True))
+        await runner.start(Question(target, "", texts, query.from_user.id, retry=True))
 
     @router.stopped_message_generation()
     async def stop_draft(event: MessageGenerationStopped, runner: TurnRunner) -> None:
@@ -132,9 +132,7 @@ def router() -> Router:
             return
         target = chat_target(message)
         question = Question(target, prompt, texts, user_id, author_name(message), arrived_at=arrived_at)
-        outcome = await runner.answer(question, on_queued=handoff)
-        if outcome is not None and outcome.complete and outcome.delivered:
-            await media.after_answer(outbox, target, texts, outcome.text)
+        await runner.start(question, on_queued=handoff, after=media.after_answer_in(outbox, target, texts))
 
     @router.message()
     async def not_text(message: Message, bot: Bot, outbox: Outbox) -> None:

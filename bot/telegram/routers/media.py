@@ -103,9 +103,7 @@ def router() -> Router:
         question = Question(
             target, transcript, texts, user_id, author_name(message), arrived_at=arrived_at, via="voice"
         )
-        outcome = await runner.answer(question, on_queued=handoff)
-        if outcome is not None and outcome.complete and outcome.delivered:
-            await media.after_answer(outbox, target, texts, outcome.text)
+        await runner.start(question, on_queued=handoff, after=media.after_answer_in(outbox, target, texts))
 
     @router.message(OnLoop(F.photo))
     async def photo(
@@ -149,8 +147,6 @@ def router() -> Router:
             image_url=image_url,
             model=media.vision_model,
         )
-        outcome = await runner.answer(question, on_queued=handoff)
-        if outcome is not None and outcome.complete and outcome.delivered:
-            await media.after_answer(outbox, target, texts, outcome.text)
+        await runner.start(question, on_queued=handoff, after=media.after_answer_in(outbox, target, texts))
 
     return router

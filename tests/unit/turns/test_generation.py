@@ -313,3 +313,24 @@ async def test_a_question_that_never_gets_there_holds_the_others_up_only_briefly
     started = asyncio.get_running_loop().time()
     await collect(generations.events("last", WaitingStreamer(), late.open, arrived_at=1_700_000_003.0))
     assert asyncio.get_running_loop().time() - started < 0.5
+
+
+async def test_a_kept_question_holds_its_place_after_its_handler_returned(quota: GenerationQuota) -> None:
+    # The answer runs in a task of its own (TurnRunner.start): the handler returns, and ChatOrdering
+    # withdraws the message, before the question has joined the line. Later arrivals must still wait.
+    generations = Generations(quota, clock=FakeClock(), rate_limit_wait=0, entry_wait=5.0)
+    generations.expect("first", 1_700_000_000.0)
+    generations.keep("first", 1_700_000_000.0)
+    generations.withdraw("first", 1_700_000_000.0)  # the handler is done: the place stays
+    later = asyncio.create_task(
+        collect(
+            generations.events(
+                "later", WaitingStreamer(), ScriptedModel(ANSWER).open, arrived_at=1_700_000_001.0
+            )
+        )
+    )
+    await asyncio.sleep(0.3)
+    assert not later.done(), "a later arrival overtook a kept question on its way to the line"
+    generations.withdraw("first", 1_700_000_000.0, kept=True)  # the answer itself gives the place up
+    async with asyncio.timeout(2):
+        assert await later == ANSWER
