@@ -12,8 +12,9 @@ their own pace, and the first to get there would otherwise take the free slots f
 message arrives at its `date` (Telegram's clock, whole seconds), and within that second by its update_id
 (`telegram_arrival`); other questions (the console's, a /retry's) arrive at the wall clock, which mixes
 with it to the microsecond. The line is told (`ArrivalLine.expect`) so that a later message
-cannot overtake this one on the way there; the message is withdrawn once its handler is done (a question
-has joined the line by then, or never will).
+cannot overtake this one on the way there; the message is withdrawn once its handler is done (it never
+became a question), unless its answer, going on in a task of its own, keeps the place until it has joined
+the line (`TurnRunner.start`).
 """
 
 from __future__ import annotations
