@@ -92,6 +92,28 @@ class AnswerJournal:
             for chat_key, value in raw.items()
         ]
 
+    async def owners(self) -> dict[str, str]:
+        """Chat key → the process streaming there, for every journalled answer ("" without an owner).
+
+        Small next to the records themselves, which carry each answer's text so far."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hkeys(self._key)
+            pipe.hgetall(self._owners)
+            chat_keys, owners = await pipe.execute()
+        return {str(chat_key): str(owners.get(chat_key, "")) for chat_key in chat_keys}
+
+    async def records(self, owners: dict[str, str]) -> list[OwnedRecord]:
+        """The records of these chats (chat key → owner, as `owners()` gave), those still journalled."""
+        if not owners:
+            return []
+        chat_keys = list(owners)
+        values = await self._redis.hmget(self._key, chat_keys)
+        return [
+            OwnedRecord(_record(json.loads(value)), owners[chat_key])
+            for chat_key, value in zip(chat_keys, values, strict=True)
+            if value is not None
+        ]
+
 
 def _encode(record: AnswerRecord) -> str:
     return json.dumps(asdict(record), ensure_ascii=False)

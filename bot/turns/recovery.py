@@ -105,9 +105,7 @@ class InterruptedAnswers:
     async def sweep(self) -> int:
         """Close every answer of a dead process now; returns how many were closed."""
         closed = 0
-        for owned in await self._journal.owned():
-            if owned.owner == self._me:
-                continue
+        for owned in await self._of_dead_owners():
             chat_key = owned.record.chat_key
             token = f"{self._me}:{uuid.uuid4().hex}"
             if not await self._claim(owned, token):
@@ -124,6 +122,28 @@ class InterruptedAnswers:
             self._metrics.recovered(closed)
             log.info("marked %d answer(s) interrupted by a process that is gone", closed)
         return closed
+
+    async def _of_dead_owners(self) -> list[OwnedRecord]:
+        """The journalled answers of other processes whose heartbeat is gone (and those without owner).
+
+        Every process sweeps every few seconds, and with many answers streaming across many processes
+        a claim attempt per record would be most of the bot's Redis traffic, nearly all of it refused
+        (the owner alive). So the owners' heartbeats are read first, one round trip for all, and only
+        the answers of those that are gone are read and claimed; the claim checks again, atomically."""
+        others = {chat: owner for chat, owner in (await self._journal.owners()).items() if owner != self._me}
+        owners = sorted(set(others.values()) - {""})
+        if owners:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for owner in owners:
+                    pipe.exists(self._keys.process_alive(owner))
+                alive = {
+                    owner for owner, beating in zip(owners, await pipe.execute(), strict=True) if beating
+                }
+        else:
+            alive = set()
+        return await self._journal.records(
+            {chat: owner for chat, owner in others.items() if owner not in alive}
+        )
 
     async def run(self, interval: float) -> None:
         """Sweep every `interval` seconds until cancelled (the first sweep is the caller's, at start)."""

@@ -109,3 +109,39 @@ async def test_records_without_an_owner_close_once_their_chat_is_free(redis: Red
     assert await sweeper.sweep() == 0
     await redis.delete(keys.turn(CHAT))
     assert await sweeper.sweep() == 1 and streamers.closed == [(4242, "old")]
+
+
+async def test_a_sweep_reads_and_claims_only_the_answers_of_dead_owners(
+    redis: Redis, keys: RedisKeys, monkeypatch: Any
+) -> None:
+    # Each process sweeps every few seconds: with hundreds of answers streaming in other, live
+    # processes, one claim script per record was most of the bot's Redis traffic, all of it refused.
+    await Heartbeat(redis, keys=keys, process_id="live", ttl_seconds=30).beat()
+    live = AnswerJournal(redis, keys=keys, owner="live")
+    for chat in range(50):
+        await live.begin(AnswerRecord(f"{chat}", chat, True, None, "t-1", "en", [7], "streaming on"))
+    await AnswerJournal(redis, keys=keys, owner="dead").begin(
+        AnswerRecord(CHAT, 4242, True, None, "t-1", "en", [7], "half an answ")
+    )
+    await redis.set(keys.chat_thread(CHAT), "t-1")
+    scripts: list[Any] = []
+    read: list[Any] = []
+    real_eval, real_hmget = redis.eval, redis.hmget
+
+    def counted_eval(script: str, keys_count: int, *args: Any) -> Any:
+        scripts.append(args[:keys_count])
+        return real_eval(script, keys_count, *args)
+
+    def counted_hmget(name: str, chat_keys: list[str]) -> Any:
+        read.extend(chat_keys)
+        return real_hmget(name, chat_keys)
+
+    monkeypatch.setattr(redis, "eval", counted_eval)
+    monkeypatch.setattr(redis, "hmget", counted_hmget)
+    streamers = ClosingStreamers()
+    assert await process(redis, keys, "sweeper", streamers).sweep() == 1
+    assert streamers.closed == [(4242, "half an answ")]
+    assert read == [CHAT], "records of a live process were read"
+    claims = [script_keys for script_keys in scripts if keys.process_alive("live") in script_keys]
+    assert claims == [], "a live process's answers were claimed"
+    assert await redis.hlen(keys.answering) == 50
