@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         log_format=settings.log_format,
         chat_ids=settings.log_chat_ids,
     )
-    service = BotService(build_app(settings, on_secret=redactor.add))
+    service = BotService(build_app(settings, on_secret=redactor.add), freeze_heap=True)
     try:
         # WEBHOOK_URL chooses the mode; the settings check has made sure WEBHOOK_SECRET comes with it.
         asyncio.run(service.run_webhook() if settings.webhook_url else service.run_polling())

@@ -21,8 +21,11 @@ class BotService:
     """One bot process at work. `run_polling()` or `run_webhook()` runs until `stop()` (or SIGTERM/SIGINT),
     then lets running answers finish for the grace period and closes every connection."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, freeze_heap: bool = False) -> None:
         self.app = app
+        # A process of its own (python -m bot) hands what start-up built to gc.freeze(); a test runner
+        # hosting many bots in one interpreter does not (it would keep every earlier test's objects).
+        self._freeze_heap = freeze_heap
         # Set once the bot is about to take updates (tests and health checks wait on it).
         self.ready = asyncio.Event()
         self.web_port: int | None = None  # the bound port of the webhook/health server, once it listens
@@ -72,8 +75,9 @@ class BotService:
         # lives as long as the process) is moved out of the collector's sight. Otherwise every full
         # collection walks it all again, and a burst of questions triggers several: each one stalled
         # the event loop, and with it the first signs (docs/performance.md, "First sign").
-        gc.collect()
-        gc.freeze()
+        if self._freeze_heap:
+            gc.collect()
+            gc.freeze()
         self.ready.set()
 
     async def reach_services(self, *, handle_signals: bool = False) -> None:
