@@ -55,6 +55,14 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
         "hash: the bot-wide token bucket of Telegram calls (tokens, time), shared by all processes",
     ),
     (
+        "telegram:heads",
+        "sorted set: each process's first caller waiting for the bot-wide budget → when it began (ms)",
+    ),
+    (
+        "telegram:heads:seen",
+        "hash: process → when its first waiting caller last asked (ms; one that stops asking is passed over)",
+    ),
+    (
         "telegram:chat:<chat>",
         "a chat's recent calls: a group's last minute (sorted set), a private chat's bucket (hash)",
     ),
@@ -156,6 +164,14 @@ class RedisKeys:
     @property
     def telegram_budget(self) -> str:
         return f"{self.prefix}telegram:budget"
+
+    @property
+    def telegram_heads(self) -> str:
+        return f"{self.prefix}telegram:heads"
+
+    @property
+    def telegram_heads_seen(self) -> str:
+        return f"{self.prefix}telegram:heads:seen"
 
     def telegram_chat(self, chat_id: int) -> str:
         return f"{self.prefix}telegram:chat:{chat_id}"

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -49,6 +50,9 @@ PRIVATE_CALLS_PER_SECOND = 1 / 1.05
 
 
 _EPSILON = 1e-9  # float slack, so that sleeping exactly the computed wait is always enough
+# A process's first waiting caller asks again at least once per token (40 ms at 25/s); one not seen for
+# this long has been cancelled or its process is gone, and the others stop waiting for it.
+HEAD_FRESH_MS = 250
 
 
 def is_group(chat_id: int | None) -> bool:
@@ -165,11 +169,22 @@ class CallBudget:
 # chat's small bucket), then the bot-wide token bucket; a call is counted only when all three let it
 # through. Time is Redis's own, so processes on different machines agree. Returns {0, 0} (go), or
 # {reason, milliseconds to wait}: 1 ban, 2 the chat's limit, 3 the bot's budget.
+#
+# The bot's budget goes to callers in the order they began to wait, across processes: each process's
+# first waiting caller (its head; the others queue behind it in the process) is in `heads` with the
+# wall-clock ms it began to wait, and a call goes only when no other process's head still asking
+# (seen within ARGV[11] ms) began earlier. Otherwise every process would get about the same share of
+# the budget however many answers it carries, and the busiest process's answers would wait longest.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local pid, since, fresh = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local function leave()
+  redis.call('ZREM', KEYS[4], pid)
+  redis.call('HDEL', KEYS[5], pid)
+end
 local ban = redis.call('PTTL', KEYS[3])
-if ban > 0 then return {1, ban} end
+if ban > 0 then leave() return {1, ban} end
 local function bucket(key, rate, burst)
   local state = redis.call('HMGET', key, 'tokens', 'at')
   local tokens = tonumber(state[1]) or burst
@@ -183,19 +198,40 @@ if kind == 'group' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
   if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
     local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    leave()
     return {2, math.max(1, tonumber(oldest[2]) + window - now)}
   end
 elseif kind == 'private' then
   chat_tokens = bucket(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]))
-  if chat_tokens < 1 then return {2, math.max(1, math.ceil((1 - chat_tokens) * 1000 / tonumber(ARGV[7])))} end
+  if chat_tokens < 1 then
+    leave()
+    return {2, math.max(1, math.ceil((1 - chat_tokens) * 1000 / tonumber(ARGV[7])))}
+  end
 end
 local rate = tonumber(ARGV[1])
 local tokens = bucket(KEYS[1], rate, tonumber(ARGV[2]))
+local next_token = math.max(1, math.ceil((1 - tokens) * 1000 / rate))
+redis.call('ZADD', KEYS[4], since, pid)
+redis.call('HSET', KEYS[5], pid, now)
+redis.call('PEXPIRE', KEYS[4], 60000)
+redis.call('PEXPIRE', KEYS[5], 60000)
+local heads = redis.call('ZRANGE', KEYS[4], 0, -1)
+for _, other in ipairs(heads) do
+  if other == pid then break end
+  local seen = tonumber(redis.call('HGET', KEYS[5], other) or '0')
+  if now - seen <= fresh then
+    -- an earlier caller of another process goes first: ask again after its token
+    return {3, tokens < 1 and next_token or math.max(1, math.ceil(1000 / rate))}
+  end
+  redis.call('ZREM', KEYS[4], other)  -- stopped asking (cancelled, or its process is gone)
+  redis.call('HDEL', KEYS[5], other)
+end
 if tokens < 1 then
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
   redis.call('PEXPIRE', KEYS[1], 60000)
-  return {3, math.max(1, math.ceil((1 - tokens) * 1000 / rate))}
+  return {3, next_token}
 end
+leave()
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', now)
 redis.call('PEXPIRE', KEYS[1], 60000)
 if kind == 'group' then
@@ -238,26 +274,43 @@ class RedisCallBudget:
         burst: float = DEFAULT_BURST,
         group_per_minute: int = GROUP_CALLS_PER_MINUTE,
         group_window: float = GROUP_WINDOW_SECONDS,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._clock = clock
+        self._wall_clock = wall_clock  # when a caller began to wait, compared across processes
         self._args = (str(rate), str(burst), str(group_per_minute), str(int(group_window * 1000)))
         self._private_args = (str(PRIVATE_CALLS_PER_SECOND), str(PRIVATE_BURST))
         self._acquire = redis.register_script(_ACQUIRE)
         self._flooded = redis.register_script(_FLOODED)
         self._queue = asyncio.Lock()
-        self._names = (f"{uuid.uuid4().hex[:12]}:{number}" for number in itertools.count())
+        self._process = uuid.uuid4().hex[:12]
+        self._names = (f"{self._process}:{number}" for number in itertools.count())
         self._local = CallBudget(
             clock, rate, burst, group_per_minute=group_per_minute, group_window=group_window
         )
         self._outage = OutageLog(log, "the shared Telegram limits in Redis")
 
-    async def _try(self, chat_id: int | None) -> tuple[int, float]:
+    async def _try(self, chat_id: int | None, since_ms: int) -> tuple[int, float]:
         chat = chat_id if chat_id is not None else 0
         kind = "none" if chat_id is None else "group" if is_group(chat_id) else "private"
-        keys = [self._keys.telegram_budget, self._keys.telegram_chat(chat), self._keys.telegram_ban(chat)]
-        args = [*self._args, next(self._names), kind, *self._private_args]
+        keys = [
+            self._keys.telegram_budget,
+            self._keys.telegram_chat(chat),
+            self._keys.telegram_ban(chat),
+            self._keys.telegram_heads,
+            self._keys.telegram_heads_seen,
+        ]
+        args: list[str | int] = [
+            *self._args,
+            next(self._names),
+            kind,
+            *self._private_args,
+            self._process,
+            since_ms,
+            HEAD_FRESH_MS,
+        ]
         reason, wait_ms = await self._acquire(keys=keys, args=args)
         return int(reason), int(wait_ms) / 1000
 
@@ -271,10 +324,11 @@ class RedisCallBudget:
         return granted
 
     async def _acquire_shared(self, chat_id: int | None, max_ban: float | None) -> bool:
+        since_ms = int(self._wall_clock() * 1000)  # its place among all processes' callers
         while True:
             async with self._queue:
                 while True:
-                    reason, wait = await self._try(chat_id)
+                    reason, wait = await self._try(chat_id, since_ms)
                     if reason != _BOT:
                         break
                     await self._clock.sleep(wait)  # the bot's budget: wait in line, keeping our place

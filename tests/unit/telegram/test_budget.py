@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from bot.clock import SystemClock
 from bot.keys import RedisKeys
-from bot.telegram.budget import CallBudget, RedisCallBudget
+from bot.telegram.budget import HEAD_FRESH_MS, CallBudget, RedisCallBudget
 from tests.helpers import FakeClock
 
 GROUP = -1001
@@ -132,3 +132,39 @@ async def test_without_redis_a_process_keeps_to_the_limits_on_its_own(
         await unreachable.aclose()
     lost = [r.getMessage() for r in caplog.records if "shared Telegram limits" in r.getMessage()]
     assert len(lost) == 1 and "lost" in lost[0], lost
+
+
+async def test_the_bot_wide_budget_goes_to_callers_in_the_order_they_came_across_processes(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    # Each process's first waiting caller used to poll the shared bucket on its own, so every process got
+    # about the same share however many answers it carried: a busy process's callers waited longest.
+    clock = SystemClock()
+    busy, quiet = (RedisCallBudget(redis, keys, clock, rate=20, burst=1) for _ in range(2))
+    order: list[str] = []
+
+    async def send(budget: RedisCallBudget, name: str, chat: int) -> None:
+        await budget.acquire(chat)
+        order.append(name)
+
+    tasks = [asyncio.create_task(send(busy, f"busy{n}", 2000 + n)) for n in range(6)]
+    await asyncio.sleep(0.03)
+    tasks += [asyncio.create_task(send(quiet, f"quiet{n}", 3000 + n)) for n in range(2)]
+    began = time.monotonic()
+    await asyncio.gather(*tasks)
+    assert order == [f"busy{n}" for n in range(6)] + ["quiet0", "quiet1"]
+    assert time.monotonic() - began < 0.7, "the order cost throughput"  # 7 calls at 20/s: 0.35 s
+
+
+async def test_a_caller_that_stopped_asking_holds_the_others_up_only_briefly(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    clock = SystemClock()
+    first, second = (RedisCallBudget(redis, keys, clock, rate=20, burst=1) for _ in range(2))
+    assert await first.acquire(4000)  # the bucket's one token
+    waiting = asyncio.create_task(first.acquire(4001))  # first's head, from now on
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # e.g. its answer was stopped: it never asks again
+    began = time.monotonic()
+    assert await second.acquire(4002)
+    assert time.monotonic() - began < 0.2 + HEAD_FRESH_MS / 1000
