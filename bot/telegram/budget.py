@@ -256,8 +256,10 @@ _BAN, _GROUP, _BOT = 1, 2, 3
 class RedisCallBudget:
     """The same limits kept in Redis, so every process of the bot shares them (Telegram counts per token).
 
-    Within a process, waiters for the bot-wide budget still queue first come, first served; a chat that
-    waits for its ban or its group's minute waits outside that queue and holds nobody else up.
+    Waiters for the bot-wide budget are served first come, first served: within a process in one queue,
+    across processes by when each process's first waiter began to wait (the script's `heads`), so a
+    process carrying more answers gets more of the budget. A chat that waits for its ban or its group's
+    minute waits outside that queue and holds nobody else up.
 
     While Redis is unreachable the process keeps to the same limits on its own (an in-memory
     `CallBudget` that also learns every ban), so an outage slows nothing that was already streaming and
