@@ -243,11 +243,17 @@ class ReplyStreamer:
             parts = self._intermediate_frame()
             if parts is None:
                 continue
+            # Recorded before it is shown, so a crash while the frame goes out never leaves the record
+            # behind what the chat shows (the recovery would put back less than the user had read);
+            # again after, when the frame opened a message whose id the record needs.
+            shown_in = list(self._surface.message_ids)
+            if self._on_progress is not None:
+                await self._report_progress()
             if not await self._surface.show(parts, final=False):
                 self._wake.set()  # try again with newer text once the pause is over
                 continue
             self._watch.shown(with_text=self._pushed_chars > 0)
-            if self._on_progress is not None:
+            if self._on_progress is not None and self._surface.message_ids != shown_in:
                 await self._report_progress()
         if self._surface.unreachable:
             return False
