@@ -710,7 +710,7 @@ async def _run_all(args: argparse.Namespace, opts: RunOptions) -> int:
         await probe.aclose()
     runs = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = RESULTS / f"streaming-{stamp}{'-profile' if args.profile or args.profile_seconds else ''}.json"
+    out = RESULTS / f"streaming-{stamp}{'-profile' if opts.profile else ''}.json"
     for chunks in args.chunks:
         for n in args.chats:
             print(f"--- {chunks} chunks, N = {n} ...", file=sys.stderr, flush=True)

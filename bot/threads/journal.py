@@ -83,14 +83,7 @@ class AnswerJournal:
 
     async def owned(self) -> list[OwnedRecord]:
         """Every journalled answer with its owner."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self._key)
-            pipe.hgetall(self._owners)
-            raw, owners = await pipe.execute()
-        return [
-            OwnedRecord(_record(json.loads(value)), str(owners.get(chat_key, "")))
-            for chat_key, value in raw.items()
-        ]
+        return await self.records(await self.owners())
 
     async def owners(self) -> dict[str, str]:
         """Chat key → the process streaming there, for every journalled answer ("" without an owner).
